@@ -1,1 +1,47 @@
-//! Placeholder: see the open issues.
+//! The table engine of colony: row-level diff, three-way merge with conflicts, and SQL
+//! over Parquet, CSV and JSON Lines tables, built on polars.
+//!
+//! The store hands this crate the contents of a table at some revisions as
+//! [`TableSource`]s (from a path, from bytes, or from a frame); the engine never touches
+//! the store itself.
+//!
+//! - [`diff`] matches rows of two versions by key and counts rows added, removed and
+//!   modified, changes per column and schema changes; it can list the rows.
+//! - [`merge3`] merges two versions against their common base, row by row and cell by
+//!   cell (see its docs for the rules), returning a [`MergeOutcome`] whose conflicts can
+//!   be settled by [`Strategy`] or row by row with [`MergeOutcome::resolve`].
+//! - [`query`] runs SQL over tables, each named by its path; [`render`] shows the result
+//!   as an aligned table, CSV or JSON.
+//! - [`write_table`] / [`write_table_to_path`] write a frame back as a valid file of its
+//!   format.
+//!
+//! Rows of a merged table come in a fixed order: base rows in base order, then rows new
+//! in ours in ours' order, then rows new only in theirs in theirs' order. CSV cells are
+//! compared and merged as the text they are written as, so untouched rows round-trip.
+//!
+//! Work runs as lazy polars queries on the streaming engine: reading, projecting and
+//! comparing stream; the key join holds one side's rows in memory, and a merged table is
+//! materialised in memory before it is written.
+
+mod diff;
+mod error;
+mod format;
+mod json;
+mod keys;
+mod merge;
+mod query;
+
+pub use diff::{
+    ColumnChanges, ColumnType, DiffOptions, DiffRows, ModifiedRow, SchemaDiff, TableDiff,
+    TypeChange, diff,
+};
+pub use error::{Result, TableError};
+pub use format::{TableFormat, TableSource, table_to_bytes, write_table, write_table_to_path};
+pub use json::JsonRow;
+pub use merge::{
+    MergeOptions, MergeOutcome, MergeStats, Resolution, RowConflict, RowConflictKind,
+    SchemaConflict, SchemaConflictKind, Strategy, merge3, merge3_with,
+};
+pub use polars;
+pub use polars::prelude::DataFrame;
+pub use query::{OutputFormat, query, render, render_to};

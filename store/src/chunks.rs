@@ -1,0 +1,425 @@
+//! The chunk store: shards on disk plus an on-disk index from record hash to location.
+//!
+//! The index is a redb B-tree, so it does not have to fit in memory. It is only ever
+//! updated after the shard it points into is durable under its final name; a crash can
+//! leave a shard that is not indexed yet (found and re-indexed by `gc`, reported by
+//! `fsck`), never an index entry whose bytes are missing.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::Hash;
+use crate::error::{Result, StoreError};
+use crate::shard::{EntryKind, SealedShard, ShardEntry, ShardFile, ShardWriter, TARGET_SHARD_SIZE};
+use crate::shard_path;
+
+/// record hash → shard id (32 bytes) ++ encoded [`ShardEntry`] (49 bytes).
+const RECORDS: TableDefinition<[u8; 32], [u8; 81]> = TableDefinition::new("records");
+/// shard id → file size.
+const SHARDS: TableDefinition<[u8; 32], u64> = TableDefinition::new("shards");
+
+/// Where a record lives.
+#[derive(Clone, Copy, Debug)]
+pub struct Location {
+    /// The shard holding it.
+    pub shard: Hash,
+    /// Its table entry in that shard.
+    pub entry: ShardEntry,
+}
+
+/// Shards plus their index. Cheap to share between threads.
+pub struct ChunkStore {
+    dir: PathBuf,
+    tmp: PathBuf,
+    db: Database,
+    open_files: Mutex<HashMap<Hash, Arc<ShardFile>>>,
+}
+
+/// Totals of one write session.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct WriteStats {
+    /// Record bytes written to new shards.
+    pub new_bytes: u64,
+    /// New records.
+    pub new_records: u64,
+    /// Shards sealed.
+    pub shards: u64,
+}
+
+impl ChunkStore {
+    /// Opens (creating if needed) the store whose shards live in `dir` and index in `index`.
+    pub fn open(dir: &Path, index: &Path) -> Result<ChunkStore> {
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| StoreError::io(format!("create {}", tmp.display()), e))?;
+        let db = Database::builder().set_cache_size(64 << 20).create(index)?;
+        let txn = db.begin_write()?;
+        txn.open_table(RECORDS)?;
+        txn.open_table(SHARDS)?;
+        txn.commit()?;
+        Ok(ChunkStore { dir: dir.to_path_buf(), tmp, db, open_files: Mutex::new(HashMap::new()) })
+    }
+
+    /// The shard directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where a record is, if the index knows it.
+    pub fn locate(&self, hash: &Hash) -> Result<Option<Location>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECORDS)?;
+        Ok(table.get(hash.0)?.map(|v| decode_location(&v.value())))
+    }
+
+    /// Whether the index knows the record.
+    pub fn contains(&self, hash: &Hash) -> Result<bool> {
+        Ok(self.locate(hash)?.is_some())
+    }
+
+    /// Which of `hashes` the index does not know (order kept).
+    pub fn missing(&self, hashes: &[Hash]) -> Result<Vec<bool>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECORDS)?;
+        hashes.iter().map(|h| Ok(table.get(h.0)?.is_none())).collect()
+    }
+
+    /// Opens shard `id` (cached).
+    pub fn shard(&self, id: &Hash) -> Result<Arc<ShardFile>> {
+        let mut files = self.open_files.lock().expect("shard cache poisoned");
+        if let Some(f) = files.get(id) {
+            return Ok(f.clone());
+        }
+        if files.len() >= 64 {
+            files.clear();
+        }
+        let f = Arc::new(ShardFile::open(*id, &shard_path(&self.dir, id))?);
+        files.insert(*id, f.clone());
+        Ok(f)
+    }
+
+    /// Reads a record, verified against its hash.
+    pub fn read(&self, hash: &Hash, kind: &'static str) -> Result<Vec<u8>> {
+        let loc = self.locate(hash)?.ok_or(StoreError::Missing { kind, hash: *hash })?;
+        self.shard(&loc.shard)?.read(&loc.entry)
+    }
+
+    /// Every shard the index knows, with its size.
+    pub fn indexed_shards(&self) -> Result<Vec<(Hash, u64)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SHARDS)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            let (k, v) = item?;
+            out.push((Hash(k.value()), v.value()));
+        }
+        Ok(out)
+    }
+
+    /// Every shard file present in the shard directory.
+    pub fn shard_files(&self) -> Result<Vec<Hash>> {
+        let mut out = Vec::new();
+        let rd = std::fs::read_dir(&self.dir).map_err(|e| StoreError::io("list shards", e))?;
+        for sub in rd.flatten() {
+            if !sub.file_type().is_ok_and(|t| t.is_dir()) || sub.file_name() == "tmp" {
+                continue;
+            }
+            let Ok(inner) = std::fs::read_dir(sub.path()) else { continue };
+            for f in inner.flatten() {
+                let name = f.file_name();
+                let name = name.to_string_lossy();
+                if let Some(h) = name.strip_suffix(".shard").and_then(|h| h.parse().ok()) {
+                    out.push(h);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Number of records in the index.
+    pub fn record_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(RECORDS)?.len()?)
+    }
+
+    /// Every (record hash, location) in the index, in hash order, passed to `f`.
+    pub fn for_each_record(&self, mut f: impl FnMut(Hash, Location)) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECORDS)?;
+        for item in table.iter()? {
+            let (k, v) = item?;
+            f(Hash(k.value()), decode_location(&v.value()));
+        }
+        Ok(())
+    }
+
+    /// Records a sealed shard in the index, in one transaction. Records already indexed
+    /// elsewhere keep their old location.
+    pub fn index_shard(&self, shard: &SealedShard) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            for e in &shard.entries {
+                if records.get(e.hash.0)?.is_none() {
+                    records.insert(e.hash.0, encode_location(&shard.id, e))?;
+                }
+            }
+            txn.open_table(SHARDS)?.insert(shard.id.0, shard.size)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Points records at `shard` (used by repacking), replacing old locations.
+    pub fn reindex_shard(&self, shard: &SealedShard) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            for e in &shard.entries {
+                records.insert(e.hash.0, encode_location(&shard.id, e))?;
+            }
+            txn.open_table(SHARDS)?.insert(shard.id.0, shard.size)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Drops records and shards from the index (after a gc decided they are dead).
+    pub fn forget(&self, records: &[Hash], shards: &[Hash]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(RECORDS)?;
+            for h in records {
+                table.remove(h.0)?;
+            }
+            let mut table = txn.open_table(SHARDS)?;
+            for h in shards {
+                table.remove(h.0)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Deletes a shard file.
+    pub fn remove_shard_file(&self, id: &Hash) -> Result<()> {
+        self.open_files.lock().expect("shard cache poisoned").remove(id);
+        let p = shard_path(&self.dir, id);
+        match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(format!("remove {}", p.display()), e)),
+        }
+    }
+
+    /// Removes temporary files left by killed writers.
+    pub fn clean_temporaries(&self) -> Result<u64> {
+        let mut n = 0;
+        if let Ok(rd) = std::fs::read_dir(&self.tmp) {
+            for f in rd.flatten() {
+                if std::fs::remove_file(f.path()).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// A sink that appends new records to shards, shared by ingest threads.
+    pub fn sink(&self) -> RecordSink<'_> {
+        RecordSink { store: self, state: Mutex::new(SinkState::default()) }
+    }
+}
+
+fn encode_location(shard: &Hash, e: &ShardEntry) -> [u8; 81] {
+    let mut v = [0u8; 81];
+    v[..32].copy_from_slice(&shard.0);
+    v[32..].copy_from_slice(&e.encode());
+    v
+}
+
+fn decode_location(v: &[u8; 81]) -> Location {
+    Location {
+        shard: Hash(v[..32].try_into().expect("32 bytes")),
+        entry: ShardEntry::decode(&v[32..]).expect("index entries are written by us"),
+    }
+}
+
+#[derive(Default)]
+struct SinkState {
+    writer: Option<ShardWriter>,
+    pending: HashSet<Hash>,
+    stats: WriteStats,
+}
+
+/// Appends records to shards, skipping any the store or this session already holds.
+/// Sealed shards are indexed at once; call [`RecordSink::finish`] to seal the last one.
+pub struct RecordSink<'a> {
+    store: &'a ChunkStore,
+    state: Mutex<SinkState>,
+}
+
+/// A record ready to store: its hash, kind, raw length and stored bytes.
+pub struct PreparedRecord {
+    /// BLAKE3 of the raw bytes.
+    pub hash: Hash,
+    /// Chunk or manifest.
+    pub kind: EntryKind,
+    /// Uncompressed length.
+    pub raw_len: u32,
+    /// Bytes to write.
+    pub stored: Vec<u8>,
+    /// Whether `stored` is zstd.
+    pub compressed: bool,
+}
+
+impl RecordSink<'_> {
+    /// Whether the record is already stored or pending in this session.
+    pub fn has(&self, hash: &Hash) -> Result<bool> {
+        if self.state.lock().expect("sink poisoned").pending.contains(hash) {
+            return Ok(true);
+        }
+        self.store.contains(hash)
+    }
+
+    /// For each hash, whether it still needs storing.
+    pub fn needed(&self, hashes: &[Hash]) -> Result<Vec<bool>> {
+        let mut need = self.store.missing(hashes)?;
+        let state = self.state.lock().expect("sink poisoned");
+        for (n, h) in need.iter_mut().zip(hashes) {
+            if *n && state.pending.contains(h) {
+                *n = false;
+            }
+        }
+        Ok(need)
+    }
+
+    /// Appends records not yet stored; seals and indexes a shard when it is full.
+    pub fn put(&self, records: Vec<PreparedRecord>) -> Result<()> {
+        let mut state = self.state.lock().expect("sink poisoned");
+        for r in records {
+            if state.pending.contains(&r.hash) || self.store.contains(&r.hash)? {
+                continue;
+            }
+            if state.writer.is_none() {
+                state.writer = Some(ShardWriter::create(&self.store.tmp)?);
+            }
+            let w = state.writer.as_mut().expect("just created");
+            w.append(r.hash, r.kind, r.raw_len, &r.stored, r.compressed)?;
+            let full = w.len() >= TARGET_SHARD_SIZE;
+            state.pending.insert(r.hash);
+            state.stats.new_bytes += r.stored.len() as u64;
+            state.stats.new_records += 1;
+            if full {
+                self.seal_locked(&mut state)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal_locked(&self, state: &mut SinkState) -> Result<()> {
+        if let Some(w) = state.writer.take()
+            && let Some(sealed) = w.seal(&self.store.dir)?
+        {
+            self.store.index_shard(&sealed)?;
+            state.stats.shards += 1;
+        }
+        state.pending.clear();
+        Ok(())
+    }
+
+    /// Seals the open shard and returns what this session wrote.
+    pub fn finish(self) -> Result<WriteStats> {
+        let mut state = self.state.lock().expect("sink poisoned");
+        self.seal_locked(&mut state)?;
+        Ok(state.stats)
+    }
+}
+
+/// Compresses `raw` with zstd at `level`, or keeps it raw when that does not save 1/16.
+pub fn prepare(hash: Hash, kind: EntryKind, raw: &[u8], level: i32) -> PreparedRecord {
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let compressed = if level == 0 {
+        None
+    } else {
+        COMPRESSOR.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.as_ref().is_none_or(|(l, _)| *l != level) {
+                *c = zstd::bulk::Compressor::new(level).ok().map(|z| (level, z));
+            }
+            c.as_mut().and_then(|(_, z)| z.compress(raw).ok())
+        })
+    };
+    match compressed {
+        Some(z) if z.len() < raw.len() - raw.len() / 16 => PreparedRecord {
+            hash,
+            kind,
+            raw_len: raw.len() as u32,
+            stored: z,
+            compressed: true,
+        },
+        _ => PreparedRecord {
+            hash,
+            kind,
+            raw_len: raw.len() as u32,
+            stored: raw.to_vec(),
+            compressed: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_seal_index_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(&dir.path().join("shards"), &dir.path().join("idx")).unwrap();
+        let sink = store.sink();
+        let a = vec![7u8; 100_000];
+        let b: Vec<u8> = (0..50_000u32).map(|i| i.wrapping_mul(2654435761) as u8).collect();
+        let recs = vec![
+            prepare(Hash::of(&a), EntryKind::Chunk, &a, 3),
+            prepare(Hash::of(&b), EntryKind::Chunk, &b, 3),
+            prepare(Hash::of(&a), EntryKind::Chunk, &a, 3),
+        ];
+        sink.put(recs).unwrap();
+        let stats = sink.finish().unwrap();
+        assert_eq!(stats.new_records, 2);
+        assert_eq!(stats.shards, 1);
+        assert_eq!(store.read(&Hash::of(&a), "chunk").unwrap(), a);
+        assert_eq!(store.read(&Hash::of(&b), "chunk").unwrap(), b);
+        let shards = store.shard_files().unwrap();
+        assert_eq!(shards.len(), 1);
+        assert_eq!(store.shard(&shards[0]).unwrap().hash_file().unwrap(), shards[0]);
+        // A second session stores nothing new.
+        let sink = store.sink();
+        sink.put(vec![prepare(Hash::of(&a), EntryKind::Chunk, &a, 3)]).unwrap();
+        assert_eq!(sink.finish().unwrap().new_records, 0);
+    }
+
+    #[test]
+    fn flipped_byte_is_caught_on_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(&dir.path().join("shards"), &dir.path().join("idx")).unwrap();
+        let a: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        let sink = store.sink();
+        sink.put(vec![prepare(Hash::of(&a), EntryKind::Chunk, &a, 0)]).unwrap();
+        sink.finish().unwrap();
+        let id = store.shard_files().unwrap()[0];
+        let p = shard_path(store.dir(), &id);
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[100] ^= 1;
+        std::fs::write(&p, bytes).unwrap();
+        let err = store.read(&Hash::of(&a), "chunk").unwrap_err().to_string();
+        assert!(err.contains(&id.to_hex()), "{err}");
+    }
+}

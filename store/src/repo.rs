@@ -1,0 +1,209 @@
+//! A dataset on disk: the work tree, `.colony/` and everything in it.
+//!
+//! ```text
+//! .colony/
+//!   config.toml      settings (user, store, remotes, dao …)
+//!   history/         bare git repository (gix): commits, branches, tags, pins
+//!   shards/aa/<blake3>.shard, shards/tmp/
+//!   chunks.redb      chunk index: record hash → shard, offset, length
+//!   index            work-tree index
+//!   lock             store lock
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use gix::ObjectId;
+
+use crate::chunks::ChunkStore;
+use crate::config::Config;
+use crate::error::{Result, StoreError};
+use crate::history::{Head, History};
+use crate::index::{Index, index_path};
+use crate::lock::StoreLock;
+use crate::progress::{NoProgress, Progress};
+use crate::snapshot::Snapshot;
+
+/// Name of the metadata folder at the root of every dataset.
+pub const COLONY_DIR: &str = ".colony";
+
+/// Whether a command only reads the store or also changes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Shared lock: many readers at once.
+    Read,
+    /// Exclusive lock: one writer, no readers.
+    Write,
+}
+
+/// An open dataset, holding the store lock for as long as it lives.
+pub struct Repo {
+    root: PathBuf,
+    colony: PathBuf,
+    history: History,
+    config: Config,
+    chunks: OnceLock<ChunkStore>,
+    progress: Arc<dyn Progress>,
+    _lock: StoreLock,
+}
+
+/// Options for [`Repo::init`].
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Name of the first branch.
+    pub branch: String,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions { branch: "main".into() }
+    }
+}
+
+impl Repo {
+    /// Creates a dataset in `dir` (which may already hold files).
+    pub fn init(dir: &Path, opts: &InitOptions) -> Result<Repo> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?;
+        let root = dir.canonicalize().map_err(|e| StoreError::io(format!("resolve {}", dir.display()), e))?;
+        let colony = root.join(COLONY_DIR);
+        if colony.join("history").exists() {
+            return Err(StoreError::AlreadyInitialised(root));
+        }
+        std::fs::create_dir_all(colony.join("shards"))
+            .map_err(|e| StoreError::io("create .colony", e))?;
+        let lock = StoreLock::acquire(&colony.join("lock"), true, &|_| {})?;
+        History::init(&colony.join("history"), &opts.branch)?;
+        let mut config = Config::load(&colony.join("config.toml"))?;
+        config.set("store.compression_level", toml::Value::Integer(crate::config::DEFAULT_COMPRESSION_LEVEL as i64));
+        config.set("store.format", toml::Value::Integer(1));
+        config.save()?;
+        Index::default().save(&index_path(&colony))?;
+        crate::durable::sync_filesystem(&colony)?;
+        drop(lock);
+        Repo::open(&root, Access::Write, &|_| {})
+    }
+
+    /// Finds the dataset containing `start` and opens it, waiting for the store lock.
+    pub fn discover(start: &Path, access: Access, on_wait: &dyn Fn(&str)) -> Result<Repo> {
+        let start = start.canonicalize().map_err(|e| StoreError::io(format!("resolve {}", start.display()), e))?;
+        let mut dir = Some(start.as_path());
+        while let Some(d) = dir {
+            if d.join(COLONY_DIR).join("history").is_dir() {
+                return Repo::open(d, access, on_wait);
+            }
+            dir = d.parent();
+        }
+        Err(StoreError::NotADataset(start))
+    }
+
+    /// Opens the dataset rooted at `root`.
+    pub fn open(root: &Path, access: Access, on_wait: &dyn Fn(&str)) -> Result<Repo> {
+        let colony = root.join(COLONY_DIR);
+        let lock = StoreLock::acquire(&colony.join("lock"), access == Access::Write, on_wait)?;
+        let history = History::open(&colony.join("history"))?;
+        let config = Config::load(&colony.join("config.toml"))?;
+        Ok(Repo {
+            root: root.to_path_buf(),
+            colony,
+            history,
+            config,
+            chunks: OnceLock::new(),
+            progress: Arc::new(NoProgress),
+            _lock: lock,
+        })
+    }
+
+    /// Reports long work to `p`.
+    pub fn set_progress(&mut self, p: Arc<dyn Progress>) {
+        self.progress = p;
+    }
+
+    /// The progress sink (shareable with worker threads).
+    pub fn progress(&self) -> Arc<dyn Progress> {
+        self.progress.clone()
+    }
+
+    /// The work-tree root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The `.colony` folder.
+    pub fn colony_dir(&self) -> &Path {
+        &self.colony
+    }
+
+    /// The history repository.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The configuration, for changing (call [`Config::save`]).
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// The chunk store, opened on first use.
+    pub fn chunks(&self) -> Result<&ChunkStore> {
+        if let Some(c) = self.chunks.get() {
+            return Ok(c);
+        }
+        let c = ChunkStore::open(&self.colony.join("shards"), &self.colony.join("chunks.redb"))?;
+        Ok(self.chunks.get_or_init(|| c))
+    }
+
+    /// Loads the work-tree index.
+    pub fn load_index(&self) -> Result<Index> {
+        Index::load(&index_path(&self.colony))
+    }
+
+    /// Saves the work-tree index.
+    pub fn save_index(&self, ix: &mut Index) -> Result<()> {
+        ix.save(&index_path(&self.colony))
+    }
+
+    /// Where HEAD points.
+    pub fn head(&self) -> Result<Head> {
+        self.history.head()
+    }
+
+    /// Resolves a revision to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<ObjectId> {
+        self.history.resolve(rev)
+    }
+
+    /// The snapshot of a commit, refusing hostile paths.
+    pub fn snapshot_of(&self, commit: ObjectId) -> Result<Snapshot> {
+        let s = self.history.read_snapshot(commit)?;
+        if let Some(h) = s.hostile.into_iter().next() {
+            return Err(StoreError::HostilePath { path: h.path, why: h.why });
+        }
+        Ok(s.files)
+    }
+
+    /// The index, made consistent with HEAD if another operation moved HEAD under it.
+    pub fn index_for_head(&self) -> Result<Index> {
+        let mut ix = self.load_index()?;
+        let head = self.head()?.commit();
+        if ix.base_commit != head {
+            let base = match head {
+                Some(c) => self.snapshot_of(c)?,
+                None => Snapshot::new(),
+            };
+            for e in ix.entries.values_mut() {
+                e.base = None;
+            }
+            for (p, e) in base {
+                ix.entries.entry(p).or_default().base = Some(e);
+            }
+            ix.entries.retain(|_, e| e.staged.is_some() || e.base.is_some());
+            ix.base_commit = head;
+        }
+        Ok(ix)
+    }
+}
