@@ -132,10 +132,12 @@ impl Repo {
     pub fn checkout(&self, rev: &str, force: bool) -> Result<CheckoutReport> {
         let commit = self.resolve(rev)?;
         let target = self.snapshot_of(commit)?;
+        let full = format!("refs/heads/{rev}");
+        let is_branch = crate::history::validate_ref_name(&full).is_ok()
+            && self.history().ref_target(&full).ok().flatten().is_some();
         let ix = self.index_for_head()?;
         let (mut new_ix, mut report) = self.apply(&ix, commit, &target, force)?;
         self.save_index(&mut new_ix)?;
-        let is_branch = self.history().ref_target(&format!("refs/heads/{rev}"))?.is_some();
         if is_branch {
             self.history().set_head_branch(rev)?;
             report.branch = Some(rev.to_string());

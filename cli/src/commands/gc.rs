@@ -1,0 +1,26 @@
+use colony_store::Access;
+
+use crate::{CliError, Ctx, output};
+
+/// Delete shard data that no branch, tag, pin, HEAD or the index reaches; repack shards
+/// that are mostly dead; re-index shards left by an interrupted write.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(ctx: &Ctx, _args: Args) -> Result<i32, CliError> {
+    let repo = ctx.open(Access::Write)?;
+    let r = repo.gc()?;
+    if ctx.json {
+        output::json(&r);
+    } else if !ctx.quiet {
+        println!(
+            "{} live records; {} shards removed, {} repacked, {} re-indexed; {} freed",
+            r.live_records,
+            r.shards_removed,
+            r.shards_repacked,
+            r.shards_reindexed,
+            output::bytes(r.bytes_freed)
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,56 @@
+use colony_store::Access;
+use colony_store::ops::refs::RefKind;
+
+use crate::{CliError, Ctx, output};
+
+/// Pin a revision: check that all of its data is here and keep it safe from `gc`.
+/// Without a revision, list the pins. Pins are refs (`refs/pins/NAME`).
+#[derive(Debug, clap::Args)]
+pub struct PinArgs {
+    /// The revision to pin (omit to list pins).
+    pub rev: Option<String>,
+    /// Name for the pin (default: the commit id).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Release the pins on a revision (or the pin with that name).
+#[derive(Debug, clap::Args)]
+pub struct UnpinArgs {
+    /// A pin name or a revision.
+    pub rev: String,
+}
+
+pub fn run_pin(ctx: &Ctx, args: PinArgs) -> Result<i32, CliError> {
+    let Some(rev) = args.rev else {
+        let repo = ctx.open(Access::Read)?;
+        let pins = repo.list_refs(RefKind::Pin)?;
+        if ctx.json {
+            output::json(&pins);
+        } else {
+            for p in pins {
+                println!("{:<44} {}", p.name, output::short(&p.commit));
+            }
+        }
+        return Ok(0);
+    };
+    let repo = ctx.open(Access::Write)?;
+    let r = repo.pin(&rev, args.name.as_deref())?;
+    if ctx.json {
+        output::json(&r);
+    } else if !ctx.quiet {
+        println!("pinned {} as {}", output::short(&r.commit), r.name);
+    }
+    Ok(0)
+}
+
+pub fn run_unpin(ctx: &Ctx, args: UnpinArgs) -> Result<i32, CliError> {
+    let repo = ctx.open(Access::Write)?;
+    let removed = repo.unpin(&args.rev)?;
+    if ctx.json {
+        output::json(&serde_json::json!({ "unpinned": removed }));
+    } else if !ctx.quiet {
+        println!("unpinned {}", removed.join(", "));
+    }
+    Ok(0)
+}

@@ -1,0 +1,57 @@
+use colony_store::Access;
+use colony_store::ops::status::{Change, ChangeKind};
+
+use crate::{CliError, Ctx, output};
+
+/// Show what the next commit will record (staged), what changed in the work tree since
+/// (unstaged), and files colony does not track. Only files whose size, mtime or inode
+/// changed are read.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+fn word(c: &Change) -> &'static str {
+    match c.change {
+        ChangeKind::Added => "added:   ",
+        ChangeKind::Modified => "modified:",
+        ChangeKind::Removed => "removed: ",
+    }
+}
+
+pub fn run(ctx: &Ctx, _args: Args) -> Result<i32, CliError> {
+    let repo = ctx.open(Access::Read)?;
+    let r = repo.status()?;
+    if ctx.json {
+        output::json(&r);
+        return Ok(0);
+    }
+    match (&r.branch, &r.head) {
+        (Some(b), _) => println!("On branch {b}"),
+        (None, Some(h)) => println!("HEAD detached at {}", output::short(h)),
+        _ => {}
+    }
+    if r.head.is_none() {
+        println!("No commits yet");
+    }
+    if !r.staged.is_empty() {
+        println!("\nChanges to be committed:");
+        for c in &r.staged {
+            println!("  {} {}", word(c), c.path);
+        }
+    }
+    if !r.unstaged.is_empty() {
+        println!("\nChanges not staged for commit (use `colony add`):");
+        for c in &r.unstaged {
+            println!("  {} {}", word(c), c.path);
+        }
+    }
+    if !r.untracked.is_empty() {
+        println!("\nUntracked files (use `colony add`):");
+        for p in &r.untracked {
+            println!("  {p}");
+        }
+    }
+    if r.is_clean() {
+        println!("nothing to commit, working tree clean");
+    }
+    Ok(0)
+}

@@ -1,0 +1,65 @@
+//! The one error type the CLI shows users: a message, an optional hint, an exit code.
+
+use colony_store::StoreError;
+
+/// A user-facing failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    /// What went wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+    /// Process exit code.
+    pub code: i32,
+}
+
+impl CliError {
+    /// An error with exit code 1.
+    pub fn new(message: impl Into<String>) -> CliError {
+        CliError { message: message.into(), hint: None, code: 1 }
+    }
+
+    /// Adds a hint.
+    pub fn hint(mut self, hint: impl Into<String>) -> CliError {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The exit code.
+    pub fn exit_code(&self) -> i32 {
+        self.code
+    }
+
+    /// Prints the error to stderr (and, with `--json`, a JSON error object to stdout).
+    pub fn render(&self, json: bool) {
+        if json {
+            let v = serde_json::json!({ "ok": false, "error": self.message, "hint": self.hint });
+            println!("{v}");
+        }
+        eprintln!("error: {}", self.message);
+        if let Some(h) = &self.hint {
+            eprintln!("hint: {h}");
+        }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        let hint = match &e {
+            StoreError::NotADataset(_) => Some("run `colony init` to create one here".to_string()),
+            StoreError::CorruptShard { .. } | StoreError::CorruptChunk { .. } => {
+                Some("run `colony fsck` to see every damaged object and the files it affects".into())
+            }
+            StoreError::HostilePath { .. } => Some("the revision was made by a tool that does not check paths; inspect it with `colony show`".into()),
+            _ => None,
+        };
+        CliError { message: e.to_string(), hint, code: 1 }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::new(e.to_string())
+    }
+}
