@@ -4,8 +4,10 @@ use colony_store::Access;
 
 use crate::{CliError, Ctx, output};
 
-/// Stage files: their bytes are chunked, deduplicated and stored now; the next commit
-/// records them. Folders are walked honouring `.colonyignore` (gitignore syntax); tracked
+/// Stage files for the next commit.
+///
+/// Their bytes are chunked, deduplicated and stored now; the next commit records them.
+/// Folders are walked honouring `.colonyignore` (gitignore syntax); tracked
 /// files that are gone are staged for removal. `colony add .` stages everything.
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -4,7 +4,9 @@ use colony_store::Access;
 
 use crate::{CliError, Ctx};
 
-/// Stream one file of a revision to stdout, verified chunk by chunk: `colony cat REV:PATH`.
+/// Stream one file of a revision to stdout.
+///
+/// Every chunk is verified against its BLAKE3 before it is written: `colony cat REV:PATH`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// `REV:PATH`, e.g. `HEAD~1:data/train.parquet`.

@@ -2,7 +2,9 @@ use colony_store::Access;
 
 use crate::{CliError, Ctx, output};
 
-/// Compare two revisions, or a revision (default HEAD) and the work tree: files added,
+/// Compare two revisions, or a revision and the work tree.
+///
+/// Without arguments, HEAD against the work tree. Lists files added,
 /// removed, modified (with sizes) and renamed (same content, new path).
 #[derive(Debug, clap::Args)]
 pub struct Args {

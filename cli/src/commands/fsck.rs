@@ -2,8 +2,10 @@ use colony_store::Access;
 
 use crate::{CliError, Ctx, output};
 
-/// Check every shard (whole-file hash and every record), the chunk index, every manifest,
-/// pointer, commit root and ref. Each damaged object is named with the files and commits
+/// Check every shard, chunk, manifest, pointer and ref.
+///
+/// Shards are checked whole (BLAKE3 of the file) and record by record; commits' roots are
+/// recomputed from their pointers. Each damaged object is named with the files and commits
 /// it affects. Exits 1 on any error; `--json` prints `{"ok": bool, "errors": [...]}`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}

@@ -2,8 +2,10 @@ use colony_store::Access;
 
 use crate::{CliError, Ctx, output};
 
-/// Delete shard data that no branch, tag, pin, HEAD or the index reaches; repack shards
-/// that are mostly dead; re-index shards left by an interrupted write.
+/// Delete shard data nothing reaches.
+///
+/// Branches, tags, pins, HEAD and the index are roots. Shards that are mostly dead are
+/// repacked; re-index shards left by an interrupted write.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 

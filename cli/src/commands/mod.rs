@@ -27,46 +27,27 @@ pub mod switch;
 pub mod tag;
 pub mod verify;
 
-/// The commands.
+/// The commands; each variant's help is its `Args` doc comment.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a dataset.
     Init(init::Args),
-    /// Stage files for the next commit.
     Add(add::Args),
-    /// Record the staged snapshot.
     Commit(commit::Args),
-    /// Show staged, unstaged and untracked changes.
     Status(status::Args),
-    /// Show history.
     Log(log::Args),
-    /// Show a commit and its files.
     Show(show::Args),
-    /// Compare revisions (or a revision and the work tree).
     Diff(diff::Args),
-    /// Check out a revision, or restore paths from one.
     Checkout(checkout::Args),
-    /// Switch branches.
     Switch(switch::Args),
-    /// List, create or delete branches.
     Branch(branch::Args),
-    /// List, create or delete tags.
     Tag(tag::Args),
-    /// Move HEAD to a revision.
     Reset(reset::Args),
-    /// Stream one file of a revision to stdout.
     Cat(cat::Args),
-    /// Recompute a revision's snapshot root from the stored bytes.
     Verify(verify::Args),
-    /// Check every shard, chunk, manifest, pointer and ref.
     Fsck(fsck::Args),
-    /// Delete shard data nothing reaches.
     Gc(gc::Args),
-    /// Keep a revision's data local and safe from gc.
     Pin(pin::PinArgs),
-    /// Release a pin.
     Unpin(pin::UnpinArgs),
-    /// Print a shell completion script.
     Completions(completions::Args),
 }
 

@@ -3,8 +3,9 @@ use colony_store::ops::refs::RefKind;
 
 use crate::{CliError, Ctx, output};
 
-/// Pin a revision: check that all of its data is here and keep it safe from `gc`.
-/// Without a revision, list the pins. Pins are refs (`refs/pins/NAME`).
+/// Pin a revision: keep its data local and safe from `gc`.
+///
+/// Checks that every byte of it is here first. Without a revision, list the pins. Pins are refs (`refs/pins/NAME`).
 #[derive(Debug, clap::Args)]
 pub struct PinArgs {
     /// The revision to pin (omit to list pins).

@@ -3,8 +3,10 @@ use colony_store::ops::status::{Change, ChangeKind};
 
 use crate::{CliError, Ctx, output};
 
-/// Show what the next commit will record (staged), what changed in the work tree since
-/// (unstaged), and files colony does not track. Only files whose size, mtime or inode
+/// Show staged, unstaged and untracked changes.
+///
+/// Staged: what the next commit will record. Unstaged: what changed in the work tree
+/// since. Untracked: files colony does not track. Only files whose size, mtime or inode
 /// changed are read.
 #[derive(Debug, clap::Args)]
 pub struct Args {}

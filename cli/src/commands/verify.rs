@@ -2,8 +2,9 @@ use colony_store::Access;
 
 use crate::{CliError, Ctx, output};
 
-/// Recompute a revision's snapshot root from the stored bytes and compare it with the
-/// root the commit records. Reads every byte; exits 1 unless all of them check out.
+/// Recompute a revision's snapshot root from the stored bytes.
+///
+/// Compares it with the root the commit records. Reads every byte; exits 1 unless all of them check out.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The revision (default: HEAD).

@@ -74,6 +74,11 @@ impl Repo {
                 changed.insert(p.clone());
             }
         }
+        if force {
+            // Discard local edits too: dirty tracked files are rewritten from the target.
+            let wt = self.work_tree_state(ix)?;
+            changed.extend(wt.modified.into_iter().chain(wt.removed).filter(|p| target.contains_key(p)));
+        }
         let to_remove: Vec<String> = current.keys().filter(|p| !target.contains_key(*p)).cloned().collect();
         let mut candidates = changed.clone();
         candidates.extend(to_remove.iter().cloned());

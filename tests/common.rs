@@ -1,0 +1,127 @@
+//! Helpers shared by the end-to-end tests: run the built `colony` binary, make data.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_colony"))
+}
+
+/// A `colony` command run in `dir` with a clean, deterministic environment.
+pub fn cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(dir).args(args).env("COLONY_AUTHOR_NAME", "Test").env("COLONY_AUTHOR_EMAIL", "test@example.invalid");
+    c
+}
+
+/// Runs colony and returns its output.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    cmd(dir, args).output().expect("run colony")
+}
+
+/// Runs colony and panics with its stderr unless it succeeds; returns stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "colony {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs colony with `--json` and parses stdout.
+pub fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let s = ok(dir, &a);
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("colony {args:?} printed non-JSON ({e}): {s}"))
+}
+
+/// Runs colony expecting failure; returns stderr.
+pub fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(!out.status.success(), "colony {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Writes a file, creating its folders.
+pub fn write(root: &Path, rel: &str, bytes: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
+
+/// Every file (and symlink, as `-> target`) under `root`, except `.colony`.
+pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if e.file_name() == ".colony" {
+                continue;
+            }
+            let ft = e.file_type().unwrap();
+            if ft.is_symlink() {
+                let t = std::fs::read_link(&p).unwrap();
+                out.insert(rel, format!("-> {}", t.display()).into_bytes());
+            } else if ft.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
+
+/// A fresh dataset in a temporary folder.
+pub fn dataset() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    ok(d.path(), &["init"]);
+    d
+}
+
+/// `add .` then `commit`; returns the commit JSON.
+pub fn commit_all(dir: &Path, msg: &str) -> serde_json::Value {
+    ok(dir, &["add", "."]);
+    json(dir, &["commit", "-m", msg])
+}
+
+/// The shard files of a dataset.
+pub fn shard_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in std::fs::read_dir(dir.join(".colony/shards")).unwrap().flatten() {
+        if sub.file_name() == "tmp" {
+            continue;
+        }
+        for f in std::fs::read_dir(sub.path()).unwrap().flatten() {
+            out.push(f.path());
+        }
+    }
+    out.sort();
+    out
+}
