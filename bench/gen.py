@@ -5,7 +5,7 @@ Datasets (sizes at --scale 1; every count is multiplied by --scale):
 
   files/   (a) 2,000 files of 1 MiB = 2 GiB, in folders of 100. Even-numbered files are
                random bytes (incompressible, like already-compressed media); odd-numbered
-               ones are CSV-like text (compresses ~3-4x with zstd).
+               ones are CSV-like text (~2.5x with zstd on 64 KiB chunks).
   table/   (b) a ~1 GiB Parquet table of 10,000,000 rows, v1.parquet, and v2.parquet:
                v1 with 1% of its rows edited in ONE contiguous block (starting at 40% of
                the table) and 0.5% of rows appended. Columns: id int64, ts timestamp[ms],

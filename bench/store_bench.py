@@ -193,6 +193,9 @@ class Dvc(Tool):
         return "dvc " + version_of(["dvc", "--version"], self.r.env)
 
     def init(self, ds):
+        # DVC keeps a per-repo hash/state cache outside the repo (site cache dir), keyed by
+        # path: clear it so that a repeat cannot reuse the previous run's hashes.
+        shutil.rmtree(self.r.env["DVC_SITE_CACHE_DIR"], ignore_errors=True)
         self.r.run(["dvc", "init", "--no-scm", "-q"], ds, timed=False)
         self.r.run(["dvc", "config", "core.analytics", "false"], ds, timed=False)
         self.r.run(["dvc", "config", "core.check_update", "false"], ds, timed=False, check=False)
@@ -326,10 +329,17 @@ class Colony(Tool):
         return [ds / ".colony"]
 
     def parse_commit(self, outs):
-        try:
-            j = json.loads(outs[-1].strip().splitlines()[-1])
-        except (ValueError, IndexError) as e:
-            raise RuntimeError(f"colony commit --json printed no JSON object: {outs[-1][-500:]!r}") from e
+        out = outs[-1].strip()
+        j = None
+        # one JSON document on stdout, compact or pretty-printed
+        for start in [0] + [i for i, ch in enumerate(out) if ch == "{" and (i == 0 or out[i - 1] == "\n")][::-1]:
+            try:
+                j = json.loads(out[start:])
+                break
+            except ValueError:
+                continue
+        if not isinstance(j, dict):
+            raise RuntimeError(f"colony commit --json printed no JSON object: {out[-500:]!r}")
         missing = [k for k in ("commit", "root", "files", "bytes", "new_bytes") if k not in j]
         if missing:
             raise RuntimeError(f"colony commit --json lacks {missing}: {j}")
@@ -440,6 +450,8 @@ def evaluate_targets(res, meta) -> list[dict]:
         None if r is None else r >= 0.7)
     for peer, need in (("oxen", 5), ("dvc", 10), ("git-lfs", 10)):
         for ds in res:
+            if peer not in res[ds]:
+                continue
             c, p = get(ds, "colony", "ingest_s"), get(ds, peer, "ingest_s")
             r = p / c if c and p else None
             add(f"vs_{peer}", f"({'abc'[ALL_DATASETS.index(ds)]}) {ds}",
@@ -480,7 +492,7 @@ def markdown(report) -> str:
         L.append(f"## {label}: {info['files']} files, {info['bytes'] / MiB:.1f} MiB{extra}\n")
         cols = ["tool", "add+commit s", "MiB/s", "vs b3sum", "colony faster ×", "status s", "peak RSS MiB", "store MiB"]
         if ds == "table":
-            cols += ["v2 add+commit s", "v2 stored MiB", "v2 stored %"]
+            cols += ["v2 add+commit s", "v2 stored MiB", "v2 stored %", "v2 store growth MiB"]
         L.append("| " + " | ".join(cols) + " |")
         L.append("|" + "---|" * len(cols))
         b3 = res[ds].get("b3sum", {}).get("MiBps")
@@ -497,12 +509,14 @@ def markdown(report) -> str:
             if ds == "table":
                 nb = m.get("v2_new_bytes")
                 row += [fmt(m.get("ingest_v2_s")), fmt(nb / MiB) if nb is not None else "–",
-                        fmt(100 * nb / info["v2_bytes"], "%") if nb is not None else "–"]
+                        fmt(100 * nb / info["v2_bytes"], "%") if nb is not None else "–",
+                        fmt(m["v2_store_growth"] / MiB) if m.get("v2_store_growth") is not None else "–"]
             L.append("| " + " | ".join(row) + " |")
         L.append("")
     L.append("`colony faster ×` = tool's add+commit time / colony's. `vs b3sum` = throughput / b3sum's. "
              "Store = growth of .colony, .dvc/cache, .git/lfs/objects, .git/objects, .oxen; "
-             "v2 stored = colony `new_bytes` from `commit --json`, others the growth of their store. "
+             "v2 stored = colony `new_bytes` from `commit --json`, others the growth of their store; "
+             "v2 store growth = `du -sb` growth of the store dir for every tool (colony's cross-check). "
              "Peak RSS = the largest single process of any timed command (GNU time).\n")
     L.append("## Targets (issue 2)\n")
     L.append("| target | where | measured | met |")
@@ -567,6 +581,7 @@ def main(argv=None) -> int:
         if why:
             skipped[t] = why
             notes.append(f"{t} skipped: {why}")
+            print(f"[bench] WARNING: {t} skipped: {why}", file=sys.stderr)
         else:
             versions[t] = tools_all[t].version()
     if "oxen" in versions and tools_all["oxen"].shim:

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what colony's builds, tests and demos need on a fresh machine, idempotently:
+# Python packages the table and benchmark tests use, and the Node packages that give the
+# DAO tests a real Ethereum node (anvil) and the Solidity compiler.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
+command -v git >/dev/null || { echo "error: git not found; install git" >&2; exit 1; }
+
+if [ -f scripts/requirements-test.txt ] && command -v python3 >/dev/null; then
+  if ! python3 -c 'import pyarrow, palmerpenguins' 2>/dev/null; then
+    echo "setup: installing Python test packages (scripts/requirements-test.txt)"
+    python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+  fi
+fi
+
+if [ -f dao-bridge/package.json ]; then
+  if ! command -v npm >/dev/null; then
+    echo "error: npm not found; the DAO bridge tests need Node.js (apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  if [ ! -x dao-bridge/node_modules/.bin/anvil ]; then
+    echo "setup: installing Node packages for the DAO bridge (anvil, solc, OpenZeppelin)"
+    if [ -f dao-bridge/package-lock.json ]; then
+      npm ci --prefix dao-bridge --no-audit --no-fund --loglevel=error
+    else
+      npm install --prefix dao-bridge --no-audit --no-fund --loglevel=error
+    fi
+  fi
+fi
+echo "setup: done"
