@@ -25,7 +25,13 @@ fn man_pages_are_up_to_date() {
             stale.push(name.clone());
         }
     }
-    let on_disk = std::fs::read_dir(&dir).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "1")).count()).unwrap_or(0);
+    let on_disk = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "1"))
+                .count()
+        })
+        .unwrap_or(0);
     assert!(
         stale.is_empty() && on_disk == pages.len(),
         "man pages are stale ({stale:?}, {on_disk} on disk vs {} generated); regenerate with \
@@ -42,5 +48,8 @@ fn completions_and_help_work() {
         assert!(s.contains("checkout"), "{shell} completion lacks commands");
     }
     let help = common::ok(d.path(), &["commit", "--help"]);
-    assert!(help.contains("--message") && help.contains("durable"), "{help}");
+    assert!(
+        help.contains("--message") && help.contains("durable"),
+        "{help}"
+    );
 }

@@ -14,7 +14,10 @@ pub fn bin() -> PathBuf {
 /// A `colony` command run in `dir` with a clean, deterministic environment.
 pub fn cmd(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(bin());
-    c.current_dir(dir).args(args).env("COLONY_AUTHOR_NAME", "Test").env("COLONY_AUTHOR_EMAIL", "test@example.invalid");
+    c.current_dir(dir)
+        .args(args)
+        .env("COLONY_AUTHOR_NAME", "Test")
+        .env("COLONY_AUTHOR_EMAIL", "test@example.invalid");
     c
 }
 
@@ -41,13 +44,18 @@ pub fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut a = args.to_vec();
     a.push("--json");
     let s = ok(dir, &a);
-    serde_json::from_str(&s).unwrap_or_else(|e| panic!("colony {args:?} printed non-JSON ({e}): {s}"))
+    serde_json::from_str(&s)
+        .unwrap_or_else(|e| panic!("colony {args:?} printed non-JSON ({e}): {s}"))
 }
 
 /// Runs colony expecting failure; returns stderr.
 pub fn fails(dir: &Path, args: &[&str]) -> String {
     let out = run(dir, args);
-    assert!(!out.status.success(), "colony {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "colony {args:?} unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -114,7 +122,10 @@ pub fn commit_all(dir: &Path, msg: &str) -> serde_json::Value {
 /// The shard files of a dataset.
 pub fn shard_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for sub in std::fs::read_dir(dir.join(".colony/shards")).unwrap().flatten() {
+    for sub in std::fs::read_dir(dir.join(".colony/shards"))
+        .unwrap()
+        .flatten()
+    {
         if sub.file_name() == "tmp" {
             continue;
         }

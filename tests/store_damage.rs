@@ -29,9 +29,26 @@ fn flipped_byte_in_a_shard_is_named_by_fsck_and_checkout() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], false);
     let errors = report["errors"].as_array().unwrap();
-    let shard_err = errors.iter().find(|e| e["object"] == format!("shard {shard_id}")).expect("shard named");
-    assert!(shard_err["files"].as_array().unwrap().iter().any(|f| f == "victim.bin"), "{shard_err}");
-    assert!(shard_err["commits"].as_array().unwrap().iter().any(|x| x == &c["commit"]), "{shard_err}");
+    let shard_err = errors
+        .iter()
+        .find(|e| e["object"] == format!("shard {shard_id}"))
+        .expect("shard named");
+    assert!(
+        shard_err["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "victim.bin"),
+        "{shard_err}"
+    );
+    assert!(
+        shard_err["commits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == &c["commit"]),
+        "{shard_err}"
+    );
     // checkout of the damaged file fails naming the shard and the file, and writes nothing.
     std::fs::remove_file(root.join("victim.bin")).unwrap();
     let e = fails(root, &["checkout", "--force", "HEAD", "--", "victim.bin"]);
@@ -78,18 +95,34 @@ fn hostile_paths_in_history_are_refused_and_nothing_escapes() {
     write(&root, "ok.txt", b"fine");
     commit_all(&root, "benign");
     let git_dir = root.join(".colony/history");
-    let pointer = format!("colony-pointer v1\nblake3 {}\nsize 4\n", blake3::hash(b"fine").to_hex());
+    let pointer = format!(
+        "colony-pointer v1\nblake3 {}\nsize 4\n",
+        blake3::hash(b"fine").to_hex()
+    );
     let blob = git_object(&git_dir, "blob", pointer.as_bytes());
     let ok_entry = ("100644", b"ok.txt".as_slice(), blob.as_str());
     let x_tree = git_object(&git_dir, "tree", &tree_bytes(&[("100644", b"x", &blob)]));
-    let cfg_tree = git_object(&git_dir, "tree", &tree_bytes(&[("100644", b"config.toml", &blob)]));
+    let cfg_tree = git_object(
+        &git_dir,
+        "tree",
+        &tree_bytes(&[("100644", b"config.toml", &blob)]),
+    );
     let link_blob = git_object(&git_dir, "blob", b"../../outside-link-target");
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("dotdot", tree_bytes(&[ok_entry, ("40000", b"..", &x_tree)])),
         ("absolute", tree_bytes(&[("100644", b"", &blob), ok_entry])),
-        ("slash-in-name", tree_bytes(&[("100644", b"/abs", &blob), ok_entry])),
-        ("colony-dir", tree_bytes(&[("40000", b".colony", &cfg_tree), ok_entry])),
-        ("escaping-symlink", tree_bytes(&[("120000", b"link", &link_blob), ok_entry])),
+        (
+            "slash-in-name",
+            tree_bytes(&[("100644", b"/abs", &blob), ok_entry]),
+        ),
+        (
+            "colony-dir",
+            tree_bytes(&[("40000", b".colony", &cfg_tree), ok_entry]),
+        ),
+        (
+            "escaping-symlink",
+            tree_bytes(&[("120000", b"link", &link_blob), ok_entry]),
+        ),
     ];
     let before = tree(outer.path());
     let config_before = std::fs::read(root.join(".colony/config.toml")).unwrap();
@@ -98,28 +131,53 @@ fn hostile_paths_in_history_are_refused_and_nothing_escapes() {
         let commit = git_object(
             &git_dir,
             "commit",
-            format!("tree {t}\nauthor E <e@x> 0 +0000\ncommitter E <e@x> 0 +0000\n\n{name}\n").as_bytes(),
+            format!("tree {t}\nauthor E <e@x> 0 +0000\ncommitter E <e@x> 0 +0000\n\n{name}\n")
+                .as_bytes(),
         );
-        std::fs::write(git_dir.join(format!("refs/heads/{name}")), format!("{commit}\n")).unwrap();
+        std::fs::write(
+            git_dir.join(format!("refs/heads/{name}")),
+            format!("{commit}\n"),
+        )
+        .unwrap();
         let e = fails(&root, &["checkout", "--force", name]);
         assert!(e.contains("refusing"), "{name}: {e}");
         let e = fails(&root, &["checkout", "--force", name, "--", "ok.txt"]);
         assert!(e.contains("refusing"), "{name} (paths): {e}");
         assert_eq!(tree(outer.path()), before, "{name}: something was written");
-        assert_eq!(std::fs::read(root.join(".colony/config.toml")).unwrap(), config_before);
-        assert!(!outer.path().join("x").exists() && !outer.path().join("outside-link-target").exists());
+        assert_eq!(
+            std::fs::read(root.join(".colony/config.toml")).unwrap(),
+            config_before
+        );
+        assert!(
+            !outer.path().join("x").exists() && !outer.path().join("outside-link-target").exists()
+        );
     }
     assert_eq!(json(&root, &["status"])["branch"], "main");
     // A work-tree folder that is a symlink out of the tree is never written through.
     std::fs::remove_file(root.join("ok.txt")).unwrap();
     std::os::unix::fs::symlink(outer.path(), root.join("sub")).unwrap();
     let escape = git_object(&git_dir, "tree", &tree_bytes(&[("100644", b"x", &blob)]));
-    let t = git_object(&git_dir, "tree", &tree_bytes(&[ok_entry, ("40000", b"sub", &escape)]));
-    let commit = git_object(&git_dir, "commit", format!("tree {t}\nauthor E <e@x> 0 +0000\ncommitter E <e@x> 0 +0000\n\nsub\n").as_bytes());
-    std::fs::write(git_dir.join("refs/heads/via-symlink"), format!("{commit}\n")).unwrap();
+    let t = git_object(
+        &git_dir,
+        "tree",
+        &tree_bytes(&[ok_entry, ("40000", b"sub", &escape)]),
+    );
+    let commit = git_object(
+        &git_dir,
+        "commit",
+        format!("tree {t}\nauthor E <e@x> 0 +0000\ncommitter E <e@x> 0 +0000\n\nsub\n").as_bytes(),
+    );
+    std::fs::write(
+        git_dir.join("refs/heads/via-symlink"),
+        format!("{commit}\n"),
+    )
+    .unwrap();
     let e = fails(&root, &["checkout", "--force", "via-symlink"]);
     assert!(e.contains("symlink"), "{e}");
-    assert!(!outer.path().join("x").exists(), "wrote through a symlinked folder");
+    assert!(
+        !outer.path().join("x").exists(),
+        "wrote through a symlinked folder"
+    );
 }
 
 #[test]
@@ -127,7 +185,11 @@ fn killed_commits_leave_a_store_fsck_passes_and_the_last_commit_intact() {
     let d = dataset();
     let root = d.path();
     for i in 0..6 {
-        write(root, &format!("f{i}.bin"), &random_bytes(3_000_000, 100 + i));
+        write(
+            root,
+            &format!("f{i}.bin"),
+            &random_bytes(3_000_000, 100 + i),
+        );
     }
     let mut good = commit_all(root, "base");
     let mut good_tree = tree(root);
@@ -135,13 +197,20 @@ fn killed_commits_leave_a_store_fsck_passes_and_the_last_commit_intact() {
     for round in 0..12u64 {
         // New content each round, so every commit has real work to do.
         for i in 0..6 {
-            write(root, &format!("f{i}.bin"), &random_bytes(3_000_000, 1000 * round + i));
+            write(
+                root,
+                &format!("f{i}.bin"),
+                &random_bytes(3_000_000, 1000 * round + i),
+            );
         }
-        let mut child = cmd(root, &["commit", "-a", "-m", &format!("round {round}"), "--json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = cmd(
+            root,
+            &["commit", "-a", "-m", &format!("round {round}"), "--json"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
         std::thread::sleep(Duration::from_millis(5 + (round * 37) % 250));
         let _ = child.kill(); // SIGKILL
         let out = child.wait_with_output().unwrap();
@@ -152,7 +221,11 @@ fn killed_commits_leave_a_store_fsck_passes_and_the_last_commit_intact() {
             killed += 1;
         }
         let fsck = run(root, &["fsck", "--json"]);
-        assert!(fsck.status.success(), "round {round}: fsck failed: {}", String::from_utf8_lossy(&fsck.stdout));
+        assert!(
+            fsck.status.success(),
+            "round {round}: fsck failed: {}",
+            String::from_utf8_lossy(&fsck.stdout)
+        );
         // HEAD is either the last good commit or a complete new one; both verify.
         let head = json(root, &["log", "-n", "1"]);
         let verify = json(root, &["verify"]);
@@ -164,14 +237,24 @@ fn killed_commits_leave_a_store_fsck_passes_and_the_last_commit_intact() {
         }
         // The last good commit checks out intact.
         let saved = tree(root);
-        ok(root, &["checkout", "--force", good["commit"].as_str().unwrap()]);
-        assert_eq!(tree(root), good_tree, "round {round}: last commit is not intact");
+        ok(
+            root,
+            &["checkout", "--force", good["commit"].as_str().unwrap()],
+        );
+        assert_eq!(
+            tree(root),
+            good_tree,
+            "round {round}: last commit is not intact"
+        );
         ok(root, &["switch", "--force", "main"]);
         for (p, b) in saved {
             write(root, &p, &b);
         }
     }
-    assert!(killed >= 3, "only {killed} commits were actually interrupted");
+    assert!(
+        killed >= 3,
+        "only {killed} commits were actually interrupted"
+    );
     let gc = json(root, &["gc"]);
     assert!(gc["temporaries_removed"].as_u64().is_some());
     assert_eq!(json(root, &["fsck"])["ok"], true);
@@ -185,7 +268,11 @@ fn concurrent_commits_serialise_and_none_is_lost() {
     commit_all(&root, "seed");
     let n = 4;
     for i in 0..n {
-        write(&root, &format!("w{i}.bin"), &random_bytes(2_000_000, 500 + i));
+        write(
+            &root,
+            &format!("w{i}.bin"),
+            &random_bytes(2_000_000, 500 + i),
+        );
     }
     let handles: Vec<_> = (0..n)
         .map(|i| {
@@ -196,7 +283,10 @@ fn concurrent_commits_serialise_and_none_is_lost() {
                 let c = run(&root, &["commit", "-m", &format!("writer {i}")]);
                 let err = String::from_utf8_lossy(&c.stderr).to_string();
                 // A writer may find its file already committed by a faster one.
-                assert!(c.status.success() || err.contains("nothing to commit"), "writer {i}: {err}");
+                assert!(
+                    c.status.success() || err.contains("nothing to commit"),
+                    "writer {i}: {err}"
+                );
             })
         })
         .collect();
@@ -204,9 +294,17 @@ fn concurrent_commits_serialise_and_none_is_lost() {
         h.join().unwrap();
     }
     let show = json(&root, &["show"]);
-    let paths: Vec<&str> = show["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = show["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
     for i in 0..n {
-        assert!(paths.contains(&format!("w{i}.bin").as_str()), "w{i}.bin lost: {paths:?}");
+        assert!(
+            paths.contains(&format!("w{i}.bin").as_str()),
+            "w{i}.bin lost: {paths:?}"
+        );
     }
     let log = json(&root, &["log"]);
     for w in log.as_array().unwrap().windows(2) {
@@ -219,12 +317,22 @@ fn concurrent_commits_serialise_and_none_is_lost() {
 #[test]
 fn a_second_process_waits_for_the_lock_then_times_out_clearly() {
     let d = dataset();
-    let lock = std::fs::OpenOptions::new().read(true).write(true).open(d.path().join(".colony/lock")).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(d.path().join(".colony/lock"))
+        .unwrap();
     lock.lock().unwrap();
-    let out = cmd(d.path(), &["status"]).env("COLONY_LOCK_TIMEOUT", "1").output().unwrap();
+    let out = cmd(d.path(), &["status"])
+        .env("COLONY_LOCK_TIMEOUT", "1")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains("another colony process") && e.contains("COLONY_LOCK_TIMEOUT"), "{e}");
+    assert!(
+        e.contains("another colony process") && e.contains("COLONY_LOCK_TIMEOUT"),
+        "{e}"
+    );
     lock.unlock().unwrap();
     ok(d.path(), &["status"]);
 }

@@ -32,7 +32,14 @@ fn byte_exact_round_trip_across_versions() {
     write(root, "new/file.txt", b"new");
     let v2 = commit_all(root, "v2");
     let t2 = tree(root);
-    let diff = json(root, &["diff", v1["commit"].as_str().unwrap(), v2["commit"].as_str().unwrap()]);
+    let diff = json(
+        root,
+        &[
+            "diff",
+            v1["commit"].as_str().unwrap(),
+            v2["commit"].as_str().unwrap(),
+        ],
+    );
     assert_eq!(diff["added"][0]["path"], "new/file.txt");
     assert_eq!(diff["removed"][0]["path"], "empty");
     assert_eq!(diff["modified"][0]["path"], "bin/blob.bin");
@@ -52,10 +59,21 @@ fn byte_exact_round_trip_across_versions() {
         assert_eq!(verify["ok"], true);
         assert_eq!(verify["computed_root"], v["root"]);
     }
-    let mode = std::fs::metadata(root.join("tool.sh")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(root.join("tool.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o111, 0o111, "executable bit restored");
     // cat streams the exact bytes of any version.
-    let out = cmd(root, &["cat", &format!("{}:bin/blob.bin", v2["commit"].as_str().unwrap())]).output().unwrap();
+    let out = cmd(
+        root,
+        &[
+            "cat",
+            &format!("{}:bin/blob.bin", v2["commit"].as_str().unwrap()),
+        ],
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.stdout, big);
     ok(root, &["switch", "main"]);
     assert_eq!(tree(root), t3);
@@ -75,7 +93,10 @@ fn commit_json_reports_what_it_recorded() {
     let show = json(d.path(), &["show", "HEAD"]);
     assert_eq!(show["root"], c["root"]);
     assert_eq!(show["files"][0]["path"], "a");
-    assert_eq!(show["files"][0]["hash"], blake3::hash(b"12345").to_hex().as_str());
+    assert_eq!(
+        show["files"][0]["hash"],
+        blake3::hash(b"12345").to_hex().as_str()
+    );
     let log = json(d.path(), &["log"]);
     assert_eq!(log[0]["commit"], c["commit"]);
     let e = fails(d.path(), &["commit", "-m", "again"]);
@@ -86,8 +107,13 @@ fn commit_json_reports_what_it_recorded() {
 fn snapshot_root_is_recomputable_from_the_bytes_alone() {
     // The documented canonical form, computed here independently of colony.
     let d = dataset();
-    let files: BTreeMap<&str, Vec<u8>> =
-        [("x.bin", random_bytes(200_000, 3)), ("d/y.txt", b"y".to_vec()), ("z", Vec::new())].into_iter().collect();
+    let files: BTreeMap<&str, Vec<u8>> = [
+        ("x.bin", random_bytes(200_000, 3)),
+        ("d/y.txt", b"y".to_vec()),
+        ("z", Vec::new()),
+    ]
+    .into_iter()
+    .collect();
     for (p, b) in &files {
         write(d.path(), p, b);
     }
@@ -109,16 +135,28 @@ fn second_copy_and_one_byte_edit_store_almost_nothing() {
     let d = dataset();
     let root = d.path();
     for i in 0..8 {
-        write(root, &format!("orig/part-{i}.bin"), &random_bytes(2_000_000, 10 + i));
+        write(
+            root,
+            &format!("orig/part-{i}.bin"),
+            &random_bytes(2_000_000, 10 + i),
+        );
     }
     let first = commit_all(root, "original");
     assert!(first["new_bytes"].as_u64().unwrap() >= 16_000_000);
     // A second copy of the whole dataset: only manifests are new.
     for i in 0..8 {
-        std::fs::copy(root.join(format!("orig/part-{i}.bin")), root.join(format!("part-{i}.copy"))).unwrap();
+        std::fs::copy(
+            root.join(format!("orig/part-{i}.bin")),
+            root.join(format!("part-{i}.copy")),
+        )
+        .unwrap();
     }
     let copy = commit_all(root, "copy");
-    assert!(copy["new_bytes"].as_u64().unwrap() < 20_000, "copy wrote {}", copy["new_bytes"]);
+    assert!(
+        copy["new_bytes"].as_u64().unwrap() < 20_000,
+        "copy wrote {}",
+        copy["new_bytes"]
+    );
     // One byte edited in a 100 MiB file.
     let mut big = random_bytes(100 << 20, 99);
     write(root, "big.bin", &big);
@@ -143,7 +181,12 @@ fn status_sees_changes_and_honours_colonyignore() {
     write(root, "sub/also.tmp", b"x");
     commit_all(root, "one");
     let show = json(root, &["show"]);
-    let paths: Vec<&str> = show["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = show["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
     assert_eq!(paths, [".colonyignore", "keep.txt"]);
     let st = json(root, &["status"]);
     assert_eq!(st["untracked"], serde_json::json!([]));
@@ -152,11 +195,23 @@ fn status_sees_changes_and_honours_colonyignore() {
     write(root, "new.txt", b"n");
     std::fs::remove_file(root.join(".colonyignore")).unwrap();
     let st = json(root, &["status"]);
-    assert_eq!(st["unstaged"], serde_json::json!([{"path": ".colonyignore", "change": "removed"}, {"path": "keep.txt", "change": "modified"}]));
-    assert!(st["untracked"].as_array().unwrap().iter().any(|p| p == "new.txt"));
+    assert_eq!(
+        st["unstaged"],
+        serde_json::json!([{"path": ".colonyignore", "change": "removed"}, {"path": "keep.txt", "change": "modified"}])
+    );
+    assert!(
+        st["untracked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "new.txt")
+    );
     ok(root, &["add", "keep.txt", ".colonyignore"]);
     let st = json(root, &["status"]);
-    assert_eq!(st["staged"], serde_json::json!([{"path": ".colonyignore", "change": "removed"}, {"path": "keep.txt", "change": "modified"}]));
+    assert_eq!(
+        st["staged"],
+        serde_json::json!([{"path": ".colonyignore", "change": "removed"}, {"path": "keep.txt", "change": "modified"}])
+    );
 }
 
 #[test]
@@ -184,7 +239,10 @@ fn checkout_refuses_to_overwrite_uncommitted_work() {
     write(root, "b.txt", b"untracked precious");
     let e = fails(root, &["switch", "main"]);
     assert!(e.contains("b.txt"), "{e}");
-    assert_eq!(std::fs::read(root.join("b.txt")).unwrap(), b"untracked precious");
+    assert_eq!(
+        std::fs::read(root.join("b.txt")).unwrap(),
+        b"untracked precious"
+    );
 }
 
 #[test]
@@ -208,12 +266,18 @@ fn branches_tags_reset_and_gc_keep_what_is_reachable() {
     ok(root, &["pin", "exp", "--name", "keep-exp"]);
     ok(root, &["branch", "-d", "exp"]);
     json(root, &["gc"]);
-    assert_eq!(json(root, &["verify", exp["commit"].as_str().unwrap()])["ok"], true);
+    assert_eq!(
+        json(root, &["verify", exp["commit"].as_str().unwrap()])["ok"],
+        true
+    );
     // Unpinned: gc drops its unique data, and the rest is intact.
     ok(root, &["unpin", "keep-exp"]);
     let gc = json(root, &["gc"]);
     assert!(gc["records_dropped"].as_u64().unwrap() >= 1, "{gc}");
-    assert!(gc["bytes_freed"].as_u64().unwrap() > 0 || gc["shards_repacked"].as_u64().unwrap() > 0, "{gc}");
+    assert!(
+        gc["bytes_freed"].as_u64().unwrap() > 0 || gc["shards_repacked"].as_u64().unwrap() > 0,
+        "{gc}"
+    );
     let e = fails(root, &["verify", exp["commit"].as_str().unwrap()]);
     assert!(!e.is_empty());
     assert_eq!(json(root, &["verify", "v1"])["ok"], true);
@@ -225,7 +289,10 @@ fn branches_tags_reset_and_gc_keep_what_is_reachable() {
     assert_eq!(std::fs::read(root.join("keep.bin")).unwrap(), b"changed");
     assert_eq!(json(root, &["status"])["staged"], serde_json::json!([]));
     ok(root, &["reset", "--hard"]);
-    assert_eq!(std::fs::read(root.join("keep.bin")).unwrap(), random_bytes(400_000, 5));
+    assert_eq!(
+        std::fs::read(root.join("keep.bin")).unwrap(),
+        random_bytes(400_000, 5)
+    );
 }
 
 #[test]
@@ -240,16 +307,31 @@ fn real_git_reads_the_history() {
     let c2 = commit_all(root, "second");
     ok(root, &["tag", "v2"]);
     let git = |args: &[&str]| {
-        let out = Command::new("git").arg("--git-dir").arg(root.join(".colony/history")).args(args).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(root.join(".colony/history"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let log = git(&["log", "--format=%H %s"]);
-    assert!(log.starts_with(&format!("{} second", c2["commit"].as_str().unwrap())), "{log}");
+    assert!(
+        log.starts_with(&format!("{} second", c2["commit"].as_str().unwrap())),
+        "{log}"
+    );
     assert_eq!(log.lines().count(), 2);
     git(&["fsck", "--strict", "--no-dangling"]);
     let body = git(&["log", "-1", "--format=%B"]);
-    assert!(body.contains(&format!("Colony-Root: {}", c2["root"].as_str().unwrap())), "{body}");
+    assert!(
+        body.contains(&format!("Colony-Root: {}", c2["root"].as_str().unwrap())),
+        "{body}"
+    );
     let ptr = git(&["show", "v2:a/b.csv"]);
     assert!(ptr.starts_with("colony-pointer v1\nblake3 "), "{ptr}");
     assert_eq!(git(&["cat-file", "-p", "HEAD:link"]), "a/b.csv");
@@ -261,7 +343,10 @@ fn real_git_reads_the_history() {
 fn errors_are_clear_and_json_stays_clean() {
     let d = tempfile::tempdir().unwrap();
     let e = fails(d.path(), &["status"]);
-    assert!(e.contains("not a colony dataset") && e.contains("colony init"), "{e}");
+    assert!(
+        e.contains("not a colony dataset") && e.contains("colony init"),
+        "{e}"
+    );
     let out = run(d.path(), &["status", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
@@ -280,5 +365,8 @@ fn errors_are_clear_and_json_stays_clean() {
     // Symlinks that leave the dataset are refused at add time, naming the link.
     std::os::unix::fs::symlink("/etc/passwd", d.path().join("evil")).unwrap();
     let e = fails(d.path(), &["add", "."]);
-    assert!(e.contains("evil") && e.contains("leaves the dataset"), "{e}");
+    assert!(
+        e.contains("evil") && e.contains("leaves the dataset"),
+        "{e}"
+    );
 }

@@ -17,7 +17,11 @@ pub struct CliError {
 impl CliError {
     /// An error with exit code 1.
     pub fn new(message: impl Into<String>) -> CliError {
-        CliError { message: message.into(), hint: None, code: 1 }
+        CliError {
+            message: message.into(),
+            hint: None,
+            code: 1,
+        }
     }
 
     /// Adds a hint.
@@ -54,7 +58,11 @@ impl From<StoreError> for CliError {
             StoreError::HostilePath { .. } => Some("the revision was made by a tool that does not check paths; inspect it with `colony show`".into()),
             _ => None,
         };
-        CliError { message: e.to_string(), hint, code: 1 }
+        CliError {
+            message: e.to_string(),
+            hint,
+            code: 1,
+        }
     }
 }
 

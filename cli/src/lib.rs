@@ -21,7 +21,12 @@ pub use error::CliError;
 /// `.colony/` that real `git` can read. Every commit records a snapshot root: one BLAKE3
 /// hash over the whole tree that anyone can recompute from the data.
 #[derive(Debug, Parser)]
-#[command(name = "colony", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "colony",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Run as if started in DIR.
     #[arg(short = 'C', global = true, value_name = "DIR")]
@@ -70,7 +75,11 @@ pub fn run() -> i32 {
         Some(d) => d.clone(),
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
-    let ctx = Ctx { cwd, json: cli.json, quiet: cli.quiet };
+    let ctx = Ctx {
+        cwd,
+        json: cli.json,
+        quiet: cli.quiet,
+    };
     match commands::run(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {

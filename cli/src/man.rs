@@ -13,7 +13,9 @@ pub fn render_all() -> Vec<(String, Vec<u8>)> {
 fn render(cmd: &Command, name: &str, out: &mut Vec<(String, Vec<u8>)>) {
     let cmd = cmd.clone().name(name.to_string());
     let mut buf = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut buf).expect("render man page");
+    clap_mangen::Man::new(cmd.clone())
+        .render(&mut buf)
+        .expect("render man page");
     out.push((format!("{name}.1"), buf));
     for sub in cmd.get_subcommands() {
         if sub.is_hide_set() || sub.get_name() == "help" {

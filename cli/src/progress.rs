@@ -12,7 +12,9 @@ pub struct Bars {
 impl Bars {
     /// Bars on stderr (hidden automatically when stderr is not a terminal).
     pub fn new() -> Bars {
-        Bars { bar: Mutex::new(None) }
+        Bars {
+            bar: Mutex::new(None),
+        }
     }
 }
 

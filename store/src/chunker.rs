@@ -91,14 +91,24 @@ impl<R: Read> Chunker<R> {
     /// A chunker over `source` whose buffer holds `buffer_size` bytes (at least 2 × MAX_CHUNK).
     pub fn new(source: R, buffer_size: usize) -> Self {
         let size = buffer_size.max(2 * MAX_CHUNK);
-        Chunker { source, buf: vec![0; size], filled: 0, eof: false }
+        Chunker {
+            source,
+            buf: vec![0; size],
+            filled: 0,
+            eof: false,
+        }
     }
 
     /// A chunker whose buffer fits a stream of `len` bytes, so that small files do not pay
     /// for a large buffer.
     pub fn for_len(source: R, len: u64, max_buffer: usize) -> Self {
         let want = (len as usize).saturating_add(1).min(max_buffer);
-        Chunker { source, buf: vec![0; want.max(2 * MAX_CHUNK)], filled: 0, eof: false }
+        Chunker {
+            source,
+            buf: vec![0; want.max(2 * MAX_CHUNK)],
+            filled: 0,
+            eof: false,
+        }
     }
 
     fn fill(&mut self) -> io::Result<()> {
@@ -137,7 +147,10 @@ impl<R: Read> Chunker<R> {
             chunks.push(start..start + n);
             start += n;
         }
-        Ok(Some(ChunkBatch { data: &self.buf[..self.filled], chunks }))
+        Ok(Some(ChunkBatch {
+            data: &self.buf[..self.filled],
+            chunks,
+        }))
     }
 }
 
@@ -185,7 +198,10 @@ mod tests {
     #[test]
     fn streaming_matches_whole_buffer_and_sizes_are_bounded() {
         let data = pseudo_random(5_000_000, 7);
-        let whole: Vec<Vec<u8>> = chunk_all(&data).into_iter().map(|r| data[r].to_vec()).collect();
+        let whole: Vec<Vec<u8>> = chunk_all(&data)
+            .into_iter()
+            .map(|r| data[r].to_vec())
+            .collect();
         let streamed = stream_chunks(&data, 2 * MAX_CHUNK + 12345);
         assert_eq!(whole, streamed);
         assert_eq!(streamed.concat(), data);
@@ -193,7 +209,10 @@ mod tests {
             assert!(c.len() >= MIN_CHUNK && c.len() <= MAX_CHUNK);
         }
         let avg = data.len() / streamed.len();
-        assert!((AVG_CHUNK / 2..AVG_CHUNK * 2).contains(&avg), "average {avg}");
+        assert!(
+            (AVG_CHUNK / 2..AVG_CHUNK * 2).contains(&avg),
+            "average {avg}"
+        );
     }
 
     #[test]
@@ -202,9 +221,14 @@ mod tests {
         let mut edited = data.clone();
         edited[2_000_000] ^= 0xff;
         edited.splice(1_000_000..1_000_000, b"inserted".iter().copied());
-        let a: std::collections::HashSet<_> =
-            chunk_all(&data).into_iter().map(|r| Hash::of(&data[r])).collect();
-        let b: Vec<_> = chunk_all(&edited).into_iter().map(|r| Hash::of(&edited[r])).collect();
+        let a: std::collections::HashSet<_> = chunk_all(&data)
+            .into_iter()
+            .map(|r| Hash::of(&data[r]))
+            .collect();
+        let b: Vec<_> = chunk_all(&edited)
+            .into_iter()
+            .map(|r| Hash::of(&edited[r]))
+            .collect();
         let new = b.iter().filter(|h| !a.contains(h)).count();
         assert!(new <= 6, "{new} new chunks out of {}", b.len());
     }

@@ -60,7 +60,12 @@ impl ChunkStore {
         txn.open_table(RECORDS)?;
         txn.open_table(SHARDS)?;
         txn.commit()?;
-        Ok(ChunkStore { dir: dir.to_path_buf(), tmp, db, open_files: Mutex::new(HashMap::new()) })
+        Ok(ChunkStore {
+            dir: dir.to_path_buf(),
+            tmp,
+            db,
+            open_files: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The shard directory.
@@ -84,7 +89,10 @@ impl ChunkStore {
     pub fn missing(&self, hashes: &[Hash]) -> Result<Vec<bool>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(RECORDS)?;
-        hashes.iter().map(|h| Ok(table.get(h.0)?.is_none())).collect()
+        hashes
+            .iter()
+            .map(|h| Ok(table.get(h.0)?.is_none()))
+            .collect()
     }
 
     /// Opens shard `id` (cached).
@@ -103,7 +111,9 @@ impl ChunkStore {
 
     /// Reads a record, verified against its hash.
     pub fn read(&self, hash: &Hash, kind: &'static str) -> Result<Vec<u8>> {
-        let loc = self.locate(hash)?.ok_or(StoreError::Missing { kind, hash: *hash })?;
+        let loc = self
+            .locate(hash)?
+            .ok_or(StoreError::Missing { kind, hash: *hash })?;
         self.shard(&loc.shard)?.read(&loc.entry)
     }
 
@@ -127,7 +137,9 @@ impl ChunkStore {
             if !sub.file_type().is_ok_and(|t| t.is_dir()) || sub.file_name() == "tmp" {
                 continue;
             }
-            let Ok(inner) = std::fs::read_dir(sub.path()) else { continue };
+            let Ok(inner) = std::fs::read_dir(sub.path()) else {
+                continue;
+            };
             for f in inner.flatten() {
                 let name = f.file_name();
                 let name = name.to_string_lossy();
@@ -207,7 +219,10 @@ impl ChunkStore {
 
     /// Deletes a shard file.
     pub fn remove_shard_file(&self, id: &Hash) -> Result<()> {
-        self.open_files.lock().expect("shard cache poisoned").remove(id);
+        self.open_files
+            .lock()
+            .expect("shard cache poisoned")
+            .remove(id);
         let p = shard_path(&self.dir, id);
         match std::fs::remove_file(&p) {
             Ok(()) => Ok(()),
@@ -231,7 +246,10 @@ impl ChunkStore {
 
     /// A sink that appends new records to shards, shared by ingest threads.
     pub fn sink(&self) -> RecordSink<'_> {
-        RecordSink { store: self, state: Mutex::new(SinkState::default()) }
+        RecordSink {
+            store: self,
+            state: Mutex::new(SinkState::default()),
+        }
     }
 }
 
@@ -280,7 +298,13 @@ pub struct PreparedRecord {
 impl RecordSink<'_> {
     /// Whether the record is already stored or pending in this session.
     pub fn has(&self, hash: &Hash) -> Result<bool> {
-        if self.state.lock().expect("sink poisoned").pending.contains(hash) {
+        if self
+            .state
+            .lock()
+            .expect("sink poisoned")
+            .pending
+            .contains(hash)
+        {
             return Ok(true);
         }
         self.store.contains(hash)
@@ -385,7 +409,9 @@ mod tests {
         let store = ChunkStore::open(&dir.path().join("shards"), &dir.path().join("idx")).unwrap();
         let sink = store.sink();
         let a = vec![7u8; 100_000];
-        let b: Vec<u8> = (0..50_000u32).map(|i| i.wrapping_mul(2654435761) as u8).collect();
+        let b: Vec<u8> = (0..50_000u32)
+            .map(|i| i.wrapping_mul(2654435761) as u8)
+            .collect();
         let recs = vec![
             prepare(Hash::of(&a), EntryKind::Chunk, &a, 3),
             prepare(Hash::of(&b), EntryKind::Chunk, &b, 3),
@@ -399,10 +425,14 @@ mod tests {
         assert_eq!(store.read(&Hash::of(&b), "chunk").unwrap(), b);
         let shards = store.shard_files().unwrap();
         assert_eq!(shards.len(), 1);
-        assert_eq!(store.shard(&shards[0]).unwrap().hash_file().unwrap(), shards[0]);
+        assert_eq!(
+            store.shard(&shards[0]).unwrap().hash_file().unwrap(),
+            shards[0]
+        );
         // A second session stores nothing new.
         let sink = store.sink();
-        sink.put(vec![prepare(Hash::of(&a), EntryKind::Chunk, &a, 3)]).unwrap();
+        sink.put(vec![prepare(Hash::of(&a), EntryKind::Chunk, &a, 3)])
+            .unwrap();
         assert_eq!(sink.finish().unwrap().new_records, 0);
     }
 
@@ -412,7 +442,8 @@ mod tests {
         let store = ChunkStore::open(&dir.path().join("shards"), &dir.path().join("idx")).unwrap();
         let a: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
         let sink = store.sink();
-        sink.put(vec![prepare(Hash::of(&a), EntryKind::Chunk, &a, 0)]).unwrap();
+        sink.put(vec![prepare(Hash::of(&a), EntryKind::Chunk, &a, 0)])
+            .unwrap();
         sink.finish().unwrap();
         let id = store.shard_files().unwrap()[0];
         let p = shard_path(store.dir(), &id);

@@ -24,11 +24,16 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(StoreError::io(format!("read {}", path.display()), e)),
         };
-        let table = text.parse::<toml::Table>().map_err(|e| StoreError::Config {
+        let table = text
+            .parse::<toml::Table>()
+            .map_err(|e| StoreError::Config {
+                path: path.to_path_buf(),
+                why: e.to_string(),
+            })?;
+        Ok(Config {
             path: path.to_path_buf(),
-            why: e.to_string(),
-        })?;
-        Ok(Config { path: path.to_path_buf(), table })
+            table,
+        })
     }
 
     /// Writes the file atomically.
@@ -67,6 +72,19 @@ impl Config {
                 .expect("config path crosses a non-table value");
         }
         t.insert(parts[parts.len() - 1].to_string(), value);
+    }
+
+    /// Removes a dotted key; returns whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let parts: Vec<&str> = key.split('.').collect();
+        let mut t = &mut self.table;
+        for p in &parts[..parts.len() - 1] {
+            match t.get_mut(*p).and_then(toml::Value::as_table_mut) {
+                Some(next) => t = next,
+                None => return false,
+            }
+        }
+        t.remove(parts[parts.len() - 1]).is_some()
     }
 
     /// The whole table.

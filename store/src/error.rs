@@ -140,7 +140,9 @@ pub enum StoreError {
         why: String,
     },
     /// A symlink in the work tree points somewhere colony will not follow.
-    #[error("`{path}` is a symlink to `{target}`, which leaves the dataset; colony only records symlinks that stay inside it")]
+    #[error(
+        "`{path}` is a symlink to `{target}`, which leaves the dataset; colony only records symlinks that stay inside it"
+    )]
     EscapingSymlink {
         /// The link.
         path: String,
@@ -161,19 +163,41 @@ pub enum StoreError {
     /// The chunk index database failed.
     #[error("chunk index: {0}")]
     Index(String),
+    /// An operation that cannot go on in the present state (a merge in progress,
+    /// uncommitted work, a destination that exists); the message says what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// A table could not be diffed, merged or queried; the message names it and says how
+    /// to fix it (a missing key, a malformed file).
+    #[error("{0}")]
+    Table(String),
+    /// A remote could not be read, or sent something that fails verification.
+    #[error("remote `{remote}`: {why}")]
+    Remote {
+        /// The remote's name.
+        remote: String,
+        /// What went wrong.
+        why: String,
+    },
 }
 
 impl StoreError {
     /// An I/O error with what was being done.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> StoreError {
-        StoreError::Io { what: what.into(), source }
+        StoreError::Io {
+            what: what.into(),
+            source,
+        }
     }
 
     /// Wraps `self` with the path of the file being worked on.
     pub fn at(self, path: &str) -> StoreError {
         match self {
             e @ StoreError::AtPath { .. } => e,
-            e => StoreError::AtPath { path: path.to_string(), source: Box::new(e) },
+            e => StoreError::AtPath {
+                path: path.to_string(),
+                source: Box::new(e),
+            },
         }
     }
 

@@ -145,7 +145,10 @@ impl History {
     /// Opens the repository at `dir`, ignoring any global or system git configuration.
     pub fn open(dir: &Path) -> Result<History> {
         let repo = gix::open_opts(dir, gix::open::Options::isolated()).map_err(StoreError::git)?;
-        Ok(History { repo, dir: dir.to_path_buf() })
+        Ok(History {
+            repo,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The git directory.
@@ -159,7 +162,8 @@ impl History {
     }
 
     fn blob_id(bytes: &[u8]) -> Result<ObjectId> {
-        gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes).map_err(StoreError::git)
+        gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, bytes)
+            .map_err(StoreError::git)
     }
 
     fn write_blob_if_missing(&self, bytes: &[u8]) -> Result<ObjectId> {
@@ -191,21 +195,33 @@ impl History {
             let mut entries = Vec::with_capacity(d.files.len() + d.dirs.len());
             for (name, e) in &d.files {
                 let (kind, blob) = match e.mode {
-                    Mode::Link => (EntryKind::Link, e.target.clone().unwrap_or_default().into_bytes()),
+                    Mode::Link => (
+                        EntryKind::Link,
+                        e.target.clone().unwrap_or_default().into_bytes(),
+                    ),
                     Mode::Exec => (EntryKind::BlobExecutable, pointer::encode(e)),
                     Mode::File => (EntryKind::Blob, pointer::encode(e)),
                 };
                 let oid = h.write_blob_if_missing(&blob)?;
-                entries.push(Entry { mode: kind.into(), filename: (*name).into(), oid });
+                entries.push(Entry {
+                    mode: kind.into(),
+                    filename: (*name).into(),
+                    oid,
+                });
             }
             for (name, sub) in &d.dirs {
                 let oid = write(h, sub)?;
-                entries.push(Entry { mode: EntryKind::Tree.into(), filename: (*name).into(), oid });
+                entries.push(Entry {
+                    mode: EntryKind::Tree.into(),
+                    filename: (*name).into(),
+                    oid,
+                });
             }
             entries.sort();
             let tree = gix::objs::Tree { entries };
             let mut buf = Vec::new();
-            gix::objs::WriteTo::write_to(&tree, &mut buf).map_err(|e| StoreError::io("encode tree", e))?;
+            gix::objs::WriteTo::write_to(&tree, &mut buf)
+                .map_err(|e| StoreError::io("encode tree", e))?;
             let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Tree, &buf)
                 .map_err(StoreError::git)?;
             if !h.repo.has_object(id) {
@@ -231,7 +247,10 @@ impl History {
         let sig = gix::actor::Signature {
             name: author.0.into(),
             email: author.1.into(),
-            time: gix::date::Time { seconds: now, offset: 0 },
+            time: gix::date::Time {
+                seconds: now,
+                offset: 0,
+            },
         };
         let mut msg = message.trim_end().to_string();
         msg.push_str(&format!("\n\n{ROOT_TRAILER}{}\n", root.0));
@@ -244,7 +263,11 @@ impl History {
             message: BString::from(msg),
             extra_headers: Vec::new(),
         };
-        Ok(self.repo.write_object(&commit).map_err(StoreError::git)?.detach())
+        Ok(self
+            .repo
+            .write_object(&commit)
+            .map_err(StoreError::git)?
+            .detach())
     }
 
     /// Makes every object written so far durable (one `syncfs`).
@@ -255,10 +278,12 @@ impl History {
     /// Reads a commit's metadata.
     pub fn commit_info(&self, id: ObjectId) -> Result<CommitInfo> {
         let obj = self.repo.find_object(id).map_err(StoreError::git)?;
-        let commit = obj.try_into_commit().map_err(|e| StoreError::MalformedHistory {
-            object: id.to_string(),
-            why: e.to_string(),
-        })?;
+        let commit = obj
+            .try_into_commit()
+            .map_err(|e| StoreError::MalformedHistory {
+                object: id.to_string(),
+                why: e.to_string(),
+            })?;
         let c = commit.decode().map_err(StoreError::git)?;
         let author = c.author().map_err(StoreError::git)?;
         let full = c.message.to_str_lossy().to_string();
@@ -277,11 +302,16 @@ impl History {
     /// The tree of a commit.
     pub fn commit_tree(&self, id: ObjectId) -> Result<ObjectId> {
         let obj = self.repo.find_object(id).map_err(StoreError::git)?;
-        let commit = obj.try_into_commit().map_err(|e| StoreError::MalformedHistory {
-            object: id.to_string(),
-            why: e.to_string(),
-        })?;
-        commit.tree_id().map(|t| t.detach()).map_err(StoreError::git)
+        let commit = obj
+            .try_into_commit()
+            .map_err(|e| StoreError::MalformedHistory {
+                object: id.to_string(),
+                why: e.to_string(),
+            })?;
+        commit
+            .tree_id()
+            .map(|t| t.detach())
+            .map_err(StoreError::git)
     }
 
     /// Reads the snapshot recorded by a commit.
@@ -292,21 +322,34 @@ impl History {
 
     /// Reads the snapshot of a tree.
     pub fn read_tree(&self, tree: ObjectId) -> Result<ReadSnapshot> {
-        let mut out = ReadSnapshot { files: Snapshot::new(), hostile: Vec::new() };
+        let mut out = ReadSnapshot {
+            files: Snapshot::new(),
+            hostile: Vec::new(),
+        };
         self.walk_tree(tree, "", &mut out)?;
         Ok(out)
     }
 
     fn walk_tree(&self, id: ObjectId, prefix: &str, out: &mut ReadSnapshot) -> Result<()> {
-        let malformed = |why: String| StoreError::MalformedHistory { object: id.to_string(), why };
+        let malformed = |why: String| StoreError::MalformedHistory {
+            object: id.to_string(),
+            why,
+        };
         let obj = self.repo.find_object(id).map_err(StoreError::git)?;
         let tree = obj.try_into_tree().map_err(|e| malformed(e.to_string()))?;
         let decoded = tree.decode().map_err(|e| malformed(e.to_string()))?;
         for entry in &decoded.entries {
             let name = entry.filename.to_str_lossy();
-            let path = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
+            let path = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            };
             if let Some(why) = check_component(entry.filename) {
-                out.hostile.push(HostileEntry { path: path.clone(), why: why.into() });
+                out.hostile.push(HostileEntry {
+                    path: path.clone(),
+                    why: why.into(),
+                });
                 continue;
             }
             let oid = entry.oid.to_owned();
@@ -319,7 +362,10 @@ impl History {
                 EntryKind::BlobExecutable => Mode::Exec,
                 EntryKind::Link => Mode::Link,
                 EntryKind::Commit => {
-                    out.hostile.push(HostileEntry { path, why: "submodules are not data".into() });
+                    out.hostile.push(HostileEntry {
+                        path,
+                        why: "submodules are not data".into(),
+                    });
                     continue;
                 }
             };
@@ -328,13 +374,24 @@ impl History {
             let e = if mode == Mode::Link {
                 let target = String::from_utf8_lossy(&data).to_string();
                 if let Some(why) = check_link_target(&path, &target) {
-                    out.hostile.push(HostileEntry { path, why: format!("{why} (`{target}`)") });
+                    out.hostile.push(HostileEntry {
+                        path,
+                        why: format!("{why} (`{target}`)"),
+                    });
                     continue;
                 }
-                FileEntry { mode, size: data.len() as u64, hash: Hash::of(&data), manifest: None, target: Some(target) }
+                FileEntry {
+                    mode,
+                    size: data.len() as u64,
+                    hash: Hash::of(&data),
+                    manifest: None,
+                    target: Some(target),
+                }
             } else {
-                pointer::decode(&data, mode)
-                    .map_err(|why| StoreError::MalformedHistory { object: format!("{oid} ({path})"), why })?
+                pointer::decode(&data, mode).map_err(|why| StoreError::MalformedHistory {
+                    object: format!("{oid} ({path})"),
+                    why,
+                })?
             };
             out.files.insert(path, e);
         }
@@ -343,8 +400,14 @@ impl History {
 
     /// Resolves a revision (branch, tag, commit id or prefix, `HEAD~2`, …) to a commit.
     pub fn resolve(&self, rev: &str) -> Result<ObjectId> {
-        let unknown = |why: String| StoreError::UnknownRevision { rev: rev.to_string(), why };
-        let id = self.repo.rev_parse_single(rev).map_err(|e| unknown(e.to_string()))?;
+        let unknown = |why: String| StoreError::UnknownRevision {
+            rev: rev.to_string(),
+            why,
+        };
+        let id = self
+            .repo
+            .rev_parse_single(rev)
+            .map_err(|e| unknown(e.to_string()))?;
         let obj = id.object().map_err(|e| unknown(e.to_string()))?;
         let commit = obj.peel_to_commit().map_err(|e| unknown(e.to_string()))?;
         Ok(commit.id)
@@ -352,22 +415,30 @@ impl History {
 
     /// Where HEAD points.
     pub fn head(&self) -> Result<Head> {
-        let text = std::fs::read_to_string(self.dir.join("HEAD")).map_err(|e| StoreError::io("read HEAD", e))?;
+        let text = std::fs::read_to_string(self.dir.join("HEAD"))
+            .map_err(|e| StoreError::io("read HEAD", e))?;
         let text = text.trim();
         if let Some(r) = text.strip_prefix("ref: ") {
             let name = r.strip_prefix("refs/heads/").unwrap_or(r).to_string();
             let commit = self.ref_target(r)?;
             Ok(Head::Branch { name, commit })
         } else {
-            let id = ObjectId::from_hex(text.as_bytes())
-                .map_err(|e| StoreError::MalformedHistory { object: "HEAD".into(), why: e.to_string() })?;
+            let id =
+                ObjectId::from_hex(text.as_bytes()).map_err(|e| StoreError::MalformedHistory {
+                    object: "HEAD".into(),
+                    why: e.to_string(),
+                })?;
             Ok(Head::Detached(id))
         }
     }
 
     /// The commit a full ref name points to, if the ref exists.
     pub fn ref_target(&self, full_name: &str) -> Result<Option<ObjectId>> {
-        match self.repo.try_find_reference(full_name).map_err(StoreError::git)? {
+        match self
+            .repo
+            .try_find_reference(full_name)
+            .map_err(StoreError::git)?
+        {
             None => Ok(None),
             Some(mut r) => Ok(Some(r.peel_to_id().map_err(StoreError::git)?.detach())),
         }
@@ -375,7 +446,10 @@ impl History {
 
     /// Points HEAD at a branch.
     pub fn set_head_branch(&self, name: &str) -> Result<()> {
-        durable::write_atomic(&self.dir.join("HEAD"), format!("ref: refs/heads/{name}\n").as_bytes())
+        durable::write_atomic(
+            &self.dir.join("HEAD"),
+            format!("ref: refs/heads/{name}\n").as_bytes(),
+        )
     }
 
     /// Detaches HEAD at a commit.
@@ -430,15 +504,22 @@ impl History {
         let walk = self
             .repo
             .rev_walk(tips.iter().copied())
-            .sorting(gix::revision::walk::Sorting::ByCommitTime(Default::default()))
+            .sorting(gix::revision::walk::Sorting::ByCommitTime(
+                Default::default(),
+            ))
             .all()
             .map_err(StoreError::git)?;
-        walk.map(|info| info.map(|i| i.id).map_err(StoreError::git)).collect()
+        walk.map(|info| info.map(|i| i.id).map_err(StoreError::git))
+            .collect()
     }
 
     /// The best common ancestor of two commits, if any.
     pub fn merge_base(&self, a: ObjectId, b: ObjectId) -> Result<Option<ObjectId>> {
-        Ok(self.repo.merge_base(a, b).map_err(StoreError::git)?.map(|id| id.detach()))
+        Ok(self
+            .repo
+            .merge_base(a, b)
+            .map_err(StoreError::git)?
+            .map(|id| id.detach()))
     }
 }
 
@@ -463,13 +544,19 @@ pub fn validate_ref_name(full: &str) -> Result<()> {
         return bad("must live under refs/");
     }
     for part in full.split('/') {
-        if part.is_empty() || part.starts_with('.') || part.ends_with(".lock") || part.starts_with('-') {
+        if part.is_empty()
+            || part.starts_with('.')
+            || part.ends_with(".lock")
+            || part.starts_with('-')
+        {
             return bad("empty component, leading `.` or `-`, or `.lock` suffix");
         }
     }
     if full.contains("..")
         || full.contains("@{")
-        || full.chars().any(|c| c.is_control() || " ~^:?*[\\".contains(c))
+        || full
+            .chars()
+            .any(|c| c.is_control() || " ~^:?*[\\".contains(c))
     {
         return bad("contains `..`, `@{`, a space, control or one of ~^:?*[\\");
     }

@@ -95,15 +95,30 @@ impl Index {
         let entries = snapshot
             .iter()
             .map(|(p, e)| {
-                (p.clone(), IndexEntry { staged: Some(e.clone()), base: Some(e.clone()), stat: None })
+                (
+                    p.clone(),
+                    IndexEntry {
+                        staged: Some(e.clone()),
+                        base: Some(e.clone()),
+                        stat: None,
+                    },
+                )
             })
             .collect();
-        Index { base_commit: commit, pending_new_bytes: 0, written_at_ns: 0, entries }
+        Index {
+            base_commit: commit,
+            pending_new_bytes: 0,
+            written_at_ns: 0,
+            entries,
+        }
     }
 
     /// The snapshot the next commit records.
     pub fn staged_snapshot(&self) -> Snapshot {
-        self.entries.iter().filter_map(|(p, e)| e.staged.clone().map(|s| (p.clone(), s))).collect()
+        self.entries
+            .iter()
+            .filter_map(|(p, e)| e.staged.clone().map(|s| (p.clone(), s)))
+            .collect()
     }
 
     /// Whether any entry differs from the base.
@@ -128,7 +143,10 @@ impl Index {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Index::default()),
             Err(e) => return Err(StoreError::io(format!("read {}", path.display()), e)),
         };
-        decode(&bytes).map_err(|why| StoreError::CorruptIndex { path: path.to_path_buf(), why })
+        decode(&bytes).map_err(|why| StoreError::CorruptIndex {
+            path: path.to_path_buf(),
+            why,
+        })
     }
 
     /// Writes the index atomically and durably.
@@ -179,7 +197,9 @@ fn encode(ix: &Index) -> Vec<u8> {
     for (path, e) in &ix.entries {
         out.extend_from_slice(&(path.len() as u32).to_le_bytes());
         out.extend_from_slice(path.as_bytes());
-        let flags = u8::from(e.staged.is_some()) | u8::from(e.base.is_some()) << 1 | u8::from(e.stat.is_some()) << 2;
+        let flags = u8::from(e.staged.is_some())
+            | u8::from(e.base.is_some()) << 1
+            | u8::from(e.stat.is_some()) << 2;
         out.push(flags);
         if let Some(s) = &e.staged {
             put_entry(&mut out, s);
@@ -188,7 +208,13 @@ fn encode(ix: &Index) -> Vec<u8> {
             put_entry(&mut out, b);
         }
         if let Some(st) = &e.stat {
-            for v in [st.size, st.mtime_ns as u64, st.ctime_ns as u64, st.ino, st.mode as u64] {
+            for v in [
+                st.size,
+                st.mtime_ns as u64,
+                st.ctime_ns as u64,
+                st.ino,
+                st.mode as u64,
+            ] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
@@ -230,14 +256,24 @@ impl<'a> Reader<'a> {
         };
         let size = self.u64()?;
         let hash = self.hash()?;
-        let manifest = if self.u8()? == 1 { Some(self.hash()?) } else { None };
+        let manifest = if self.u8()? == 1 {
+            Some(self.hash()?)
+        } else {
+            None
+        };
         let target = if mode == Mode::Link {
             let n = self.u32()? as usize;
             Some(String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "link target not UTF-8")?)
         } else {
             None
         };
-        Ok(FileEntry { mode, size, hash, manifest, target })
+        Ok(FileEntry {
+            mode,
+            size,
+            hash,
+            manifest,
+            target,
+        })
     }
 }
 
@@ -263,8 +299,16 @@ fn decode(bytes: &[u8]) -> Result<Index, String> {
         let len = r.u32()? as usize;
         let path = String::from_utf8(r.take(len)?.to_vec()).map_err(|_| "path not UTF-8")?;
         let flags = r.u8()?;
-        let staged = if flags & 1 != 0 { Some(r.entry()?) } else { None };
-        let base = if flags & 2 != 0 { Some(r.entry()?) } else { None };
+        let staged = if flags & 1 != 0 {
+            Some(r.entry()?)
+        } else {
+            None
+        };
+        let base = if flags & 2 != 0 {
+            Some(r.entry()?)
+        } else {
+            None
+        };
         let stat = if flags & 4 != 0 {
             Some(Stat {
                 size: r.u64()?,
@@ -278,7 +322,12 @@ fn decode(bytes: &[u8]) -> Result<Index, String> {
         };
         entries.insert(path, IndexEntry { staged, base, stat });
     }
-    Ok(Index { base_commit, pending_new_bytes, written_at_ns, entries })
+    Ok(Index {
+        base_commit,
+        pending_new_bytes,
+        written_at_ns,
+        entries,
+    })
 }
 
 /// Where the index lives inside `.colony`.
@@ -292,16 +341,44 @@ mod tests {
 
     #[test]
     fn round_trip_and_checksum() {
-        let mut ix = Index { pending_new_bytes: 5, ..Default::default() };
-        let e = FileEntry { mode: Mode::Link, size: 3, hash: Hash::of(b"abc"), manifest: None, target: Some("abc".into()) };
-        let f = FileEntry { mode: Mode::File, size: 9, hash: Hash::of(b"x"), manifest: Some(Hash::of(b"m")), target: None };
-        ix.entries.insert("l".into(), IndexEntry { staged: Some(e), base: None, stat: None });
+        let mut ix = Index {
+            pending_new_bytes: 5,
+            ..Default::default()
+        };
+        let e = FileEntry {
+            mode: Mode::Link,
+            size: 3,
+            hash: Hash::of(b"abc"),
+            manifest: None,
+            target: Some("abc".into()),
+        };
+        let f = FileEntry {
+            mode: Mode::File,
+            size: 9,
+            hash: Hash::of(b"x"),
+            manifest: Some(Hash::of(b"m")),
+            target: None,
+        };
+        ix.entries.insert(
+            "l".into(),
+            IndexEntry {
+                staged: Some(e),
+                base: None,
+                stat: None,
+            },
+        );
         ix.entries.insert(
             "d/f".into(),
             IndexEntry {
                 staged: None,
                 base: Some(f),
-                stat: Some(Stat { size: 1, mtime_ns: -2, ctime_ns: 3, ino: 4, mode: 0o100644 }),
+                stat: Some(Stat {
+                    size: 1,
+                    mtime_ns: -2,
+                    ctime_ns: 3,
+                    ino: 4,
+                    mode: 0o100644,
+                }),
             },
         );
         let bytes = encode(&ix);
@@ -309,7 +386,10 @@ mod tests {
         assert_eq!(back.entries.len(), 2);
         assert_eq!(back.pending_new_bytes, 5);
         assert_eq!(back.entries["d/f"].stat.unwrap().mtime_ns, -2);
-        assert_eq!(back.entries["l"].staged.as_ref().unwrap().target.as_deref(), Some("abc"));
+        assert_eq!(
+            back.entries["l"].staged.as_ref().unwrap().target.as_deref(),
+            Some("abc")
+        );
         let mut bad = bytes.clone();
         bad[20] ^= 1;
         assert!(decode(&bad).unwrap_err().contains("checksum"));

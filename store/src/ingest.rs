@@ -39,11 +39,16 @@ pub fn ingest_file(
     level: i32,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<Ingested> {
-    let mut file = File::open(path).map_err(|e| StoreError::io(format!("open {}", path.display()), e))?;
-    let len = file.metadata().map_err(|e| StoreError::io("stat", e))?.len();
+    let mut file =
+        File::open(path).map_err(|e| StoreError::io(format!("open {}", path.display()), e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| StoreError::io("stat", e))?
+        .len();
     if len <= MAX_CHUNK as u64 {
         let mut data = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut data).map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
+        file.read_to_end(&mut data)
+            .map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
         if data.len() > MAX_CHUNK {
             // It grew while we looked; fall through to the streaming path on a fresh handle.
             return ingest_stream(&data[..], data.len() as u64, sink, level, on_bytes);
@@ -68,7 +73,11 @@ fn ingest_small(data: &[u8], sink: &RecordSink<'_>, level: i32) -> Result<Ingest
     if !data.is_empty() && !sink.has(&hash)? {
         sink.put(vec![prepare(hash, EntryKind::Chunk, data, level)])?;
     }
-    Ok(Ingested { size: data.len() as u64, hash, manifest: None })
+    Ok(Ingested {
+        size: data.len() as u64,
+        hash,
+        manifest: None,
+    })
 }
 
 fn ingest_stream(
@@ -82,12 +91,18 @@ fn ingest_stream(
     let mut file_hash = blake3::Hasher::new();
     let mut manifest = FileManifest::default();
     let mut consumed = 0;
-    while let Some(batch) = chunker.next_batch(consumed).map_err(|e| StoreError::io("read", e))? {
+    while let Some(batch) = chunker
+        .next_batch(consumed)
+        .map_err(|e| StoreError::io("read", e))?
+    {
         let data = batch.data;
         let ranges = batch.chunks;
         consumed = ranges.last().map_or(0, |r| r.end);
         file_hash.update(&data[..consumed]);
-        let hashes: Vec<Hash> = ranges.par_iter().map(|r| Hash::of(&data[r.clone()])).collect();
+        let hashes: Vec<Hash> = ranges
+            .par_iter()
+            .map(|r| Hash::of(&data[r.clone()]))
+            .collect();
         let needed = sink.needed(&hashes)?;
         let records: Vec<_> = ranges
             .par_iter()
@@ -105,12 +120,20 @@ fn ingest_stream(
     let hash: Hash = file_hash.finalize().into();
     let size = manifest.size();
     if manifest.chunks.len() <= 1 {
-        return Ok(Ingested { size, hash, manifest: None });
+        return Ok(Ingested {
+            size,
+            hash,
+            manifest: None,
+        });
     }
     let encoded = manifest.encode();
     let mhash = Hash::of(&encoded);
     if !sink.has(&mhash)? {
         sink.put(vec![prepare(mhash, EntryKind::Manifest, &encoded, level)])?;
     }
-    Ok(Ingested { size, hash, manifest: Some(mhash) })
+    Ok(Ingested {
+        size,
+        hash,
+        manifest: Some(mhash),
+    })
 }

@@ -41,13 +41,20 @@ impl StoreLock {
         let limit = timeout();
         let mut told = false;
         loop {
-            let r = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+            let r = if exclusive {
+                file.try_lock()
+            } else {
+                file.try_lock_shared()
+            };
             match r {
                 Ok(()) => break,
                 Err(TryLockError::WouldBlock) => {
                     let holder = holder(&mut file);
                     if start.elapsed() >= limit {
-                        return Err(StoreError::LockTimeout { holder, waited_secs: limit.as_secs() });
+                        return Err(StoreError::LockTimeout {
+                            holder,
+                            waited_secs: limit.as_secs(),
+                        });
                     }
                     if !told && start.elapsed() >= Duration::from_millis(500) {
                         on_wait(&holder);
@@ -73,5 +80,9 @@ fn holder(file: &mut File) -> String {
     let mut s = String::new();
     let _ = file.rewind();
     let _ = file.read_to_string(&mut s);
-    if s.trim().is_empty() { "a reader".into() } else { s.trim().to_string() }
+    if s.trim().is_empty() {
+        "a reader".into()
+    } else {
+        s.trim().to_string()
+    }
 }

@@ -37,11 +37,19 @@ impl FileManifest {
         let n = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
         let body = &bytes[16..];
         if body.len() != n.checked_mul(36).ok_or("count overflows")? {
-            return Err(format!("manifest says {n} chunks but holds {} bytes", body.len()));
+            return Err(format!(
+                "manifest says {n} chunks but holds {} bytes",
+                body.len()
+            ));
         }
         let chunks = body
             .chunks(36)
-            .map(|c| (Hash(c[..32].try_into().unwrap()), u32::from_le_bytes(c[32..].try_into().unwrap())))
+            .map(|c| {
+                (
+                    Hash(c[..32].try_into().unwrap()),
+                    u32::from_le_bytes(c[32..].try_into().unwrap()),
+                )
+            })
             .collect();
         Ok(FileManifest { chunks })
     }
@@ -53,7 +61,9 @@ mod tests {
 
     #[test]
     fn round_trip_and_rejects_garbage() {
-        let m = FileManifest { chunks: vec![(Hash::of(b"a"), 1), (Hash::of(b"bc"), 2)] };
+        let m = FileManifest {
+            chunks: vec![(Hash::of(b"a"), 1), (Hash::of(b"bc"), 2)],
+        };
         assert_eq!(FileManifest::decode(&m.encode()).unwrap(), m);
         assert_eq!(m.size(), 3);
         assert!(FileManifest::decode(b"nonsense-nonsense").is_err());

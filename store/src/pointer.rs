@@ -29,7 +29,9 @@ pub fn decode(bytes: &[u8], mode: Mode) -> Result<FileEntry, String> {
     let body = text.strip_prefix(HEADER).ok_or("not a colony pointer")?;
     let (mut hash, mut size, mut manifest) = (None, None, None);
     for line in body.lines() {
-        let (k, v) = line.split_once(' ').ok_or_else(|| format!("bad pointer line `{line}`"))?;
+        let (k, v) = line
+            .split_once(' ')
+            .ok_or_else(|| format!("bad pointer line `{line}`"))?;
         match k {
             "blake3" => hash = Some(v.parse::<Hash>().map_err(|e| e.to_string())?),
             "size" => size = Some(v.parse::<u64>().map_err(|_| format!("bad size `{v}`"))?),

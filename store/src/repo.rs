@@ -56,15 +56,20 @@ pub struct InitOptions {
 
 impl Default for InitOptions {
     fn default() -> Self {
-        InitOptions { branch: "main".into() }
+        InitOptions {
+            branch: "main".into(),
+        }
     }
 }
 
 impl Repo {
     /// Creates a dataset in `dir` (which may already hold files).
     pub fn init(dir: &Path, opts: &InitOptions) -> Result<Repo> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?;
-        let root = dir.canonicalize().map_err(|e| StoreError::io(format!("resolve {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?;
+        let root = dir
+            .canonicalize()
+            .map_err(|e| StoreError::io(format!("resolve {}", dir.display()), e))?;
         let colony = root.join(COLONY_DIR);
         if colony.join("history").exists() {
             return Err(StoreError::AlreadyInitialised(root));
@@ -74,8 +79,12 @@ impl Repo {
         let lock = StoreLock::acquire(&colony.join("lock"), true, &|_| {})?;
         History::init(&colony.join("history"), &opts.branch)?;
         let mut config = Config::load(&colony.join("config.toml"))?;
-        config.set("store.compression_level", toml::Value::Integer(crate::config::DEFAULT_COMPRESSION_LEVEL as i64));
+        config.set(
+            "store.compression_level",
+            toml::Value::Integer(crate::config::DEFAULT_COMPRESSION_LEVEL as i64),
+        );
         config.set("store.format", toml::Value::Integer(1));
+        crate::ops::fork::ensure_dataset_id(&mut config)?;
         config.save()?;
         Index::default().save(&index_path(&colony))?;
         crate::durable::sync_filesystem(&colony)?;
@@ -85,7 +94,9 @@ impl Repo {
 
     /// Finds the dataset containing `start` and opens it, waiting for the store lock.
     pub fn discover(start: &Path, access: Access, on_wait: &dyn Fn(&str)) -> Result<Repo> {
-        let start = start.canonicalize().map_err(|e| StoreError::io(format!("resolve {}", start.display()), e))?;
+        let start = start
+            .canonicalize()
+            .map_err(|e| StoreError::io(format!("resolve {}", start.display()), e))?;
         let mut dir = Some(start.as_path());
         while let Some(d) = dir {
             if d.join(COLONY_DIR).join("history").is_dir() {
@@ -153,7 +164,10 @@ impl Repo {
         if let Some(c) = self.chunks.get() {
             return Ok(c);
         }
-        let c = ChunkStore::open(&self.colony.join("shards"), &self.colony.join("chunks.redb"))?;
+        let c = ChunkStore::open(
+            &self.colony.join("shards"),
+            &self.colony.join("chunks.redb"),
+        )?;
         Ok(self.chunks.get_or_init(|| c))
     }
 
@@ -181,7 +195,10 @@ impl Repo {
     pub fn snapshot_of(&self, commit: ObjectId) -> Result<Snapshot> {
         let s = self.history.read_snapshot(commit)?;
         if let Some(h) = s.hostile.into_iter().next() {
-            return Err(StoreError::HostilePath { path: h.path, why: h.why });
+            return Err(StoreError::HostilePath {
+                path: h.path,
+                why: h.why,
+            });
         }
         Ok(s.files)
     }
@@ -201,7 +218,8 @@ impl Repo {
             for (p, e) in base {
                 ix.entries.entry(p).or_default().base = Some(e);
             }
-            ix.entries.retain(|_, e| e.staged.is_some() || e.base.is_some());
+            ix.entries
+                .retain(|_, e| e.staged.is_some() || e.base.is_some());
             ix.base_commit = head;
         }
         Ok(ix)

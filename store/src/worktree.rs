@@ -28,7 +28,9 @@ pub struct WorkFile {
 
 /// Converts an absolute path under `root` into a dataset path.
 pub fn relative(root: &Path, abs: &Path) -> Result<String> {
-    let rel = abs.strip_prefix(root).map_err(|_| StoreError::OutsideDataset(abs.to_path_buf()))?;
+    let rel = abs
+        .strip_prefix(root)
+        .map_err(|_| StoreError::OutsideDataset(abs.to_path_buf()))?;
     let s = rel.to_str().ok_or_else(|| StoreError::AtPath {
         path: rel.to_string_lossy().into(),
         source: Box::new(StoreError::Ref("file names must be UTF-8".into())),
@@ -46,10 +48,16 @@ pub fn scan(root: &Path, start: Option<&Path>) -> Result<Vec<WorkFile>> {
         .hidden(false)
         .follow_links(false)
         .add_custom_ignore_filename(IGNORE_FILE)
-        .threads(std::thread::available_parallelism().map_or(2, |n| n.get()).min(8))
+        .threads(
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(8),
+        )
         .filter_entry(|e| {
             let n = e.file_name();
-            !(e.depth() > 0 && e.file_type().is_some_and(|t| t.is_dir()) && (n == ".colony" || n == ".git"))
+            !(e.depth() > 0
+                && e.file_type().is_some_and(|t| t.is_dir())
+                && (n == ".colony" || n == ".git"))
         });
     // Ignore files above `start` still apply.
     if start.is_some() {
@@ -79,14 +87,19 @@ pub fn scan(root: &Path, start: Option<&Path>) -> Result<Vec<WorkFile>> {
                     return ignore::WalkState::Quit;
                 }
             };
-            let Some(ft) = entry.file_type() else { return ignore::WalkState::Continue };
+            let Some(ft) = entry.file_type() else {
+                return ignore::WalkState::Continue;
+            };
             if ft.is_dir() {
                 return ignore::WalkState::Continue;
             }
             let result = relative(root, entry.path()).and_then(|path| {
                 let meta = fs::symlink_metadata(entry.path())
                     .map_err(|e| StoreError::io(format!("stat {path}"), e))?;
-                Ok(WorkFile { path, stat: Stat::of(&meta) })
+                Ok(WorkFile {
+                    path,
+                    stat: Stat::of(&meta),
+                })
             });
             match result {
                 Ok(w) if ft.is_file() || ft.is_symlink() => found.lock().unwrap().push(w),
@@ -112,7 +125,10 @@ pub fn safe_join(root: &Path, path: &str) -> Result<PathBuf> {
     let mut out = root.to_path_buf();
     for part in path.split('/') {
         if let Some(why) = check_component(part.as_bytes()) {
-            return Err(StoreError::HostilePath { path: path.into(), why: why.into() });
+            return Err(StoreError::HostilePath {
+                path: path.into(),
+                why: why.into(),
+            });
         }
         out.push(part);
     }
@@ -132,13 +148,19 @@ fn prepare_parents(root: &Path, path: &str) -> Result<PathBuf> {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(StoreError::HostilePath {
                     path: path.into(),
-                    why: format!("its folder `{}` is a symlink in the work tree", relative(root, &dir)?),
+                    why: format!(
+                        "its folder `{}` is a symlink in the work tree",
+                        relative(root, &dir)?
+                    ),
                 });
             }
             Ok(_) => {
-                return Err(StoreError::WouldOverwrite { paths: vec![relative(root, &dir)?] });
+                return Err(StoreError::WouldOverwrite {
+                    paths: vec![relative(root, &dir)?],
+                });
             }
-            Err(_) => fs::create_dir(&dir).map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?,
+            Err(_) => fs::create_dir(&dir)
+                .map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?,
         }
     }
     Ok(full)
@@ -154,14 +176,21 @@ pub fn materialize(root: &Path, store: &ChunkStore, path: &str, e: &FileEntry) -
         if e.mode == Mode::Link {
             let target = e.target.as_deref().unwrap_or_default();
             if let Some(why) = check_link_target(path, target) {
-                return Err(StoreError::HostilePath { path: path.into(), why: why.into() });
+                return Err(StoreError::HostilePath {
+                    path: path.into(),
+                    why: why.into(),
+                });
             }
-            std::os::unix::fs::symlink(target, &tmp).map_err(|err| StoreError::io("create symlink", err))?;
+            std::os::unix::fs::symlink(target, &tmp)
+                .map_err(|err| StoreError::io("create symlink", err))?;
         } else {
-            let file = fs::File::create(&tmp).map_err(|err| StoreError::io(format!("create {path}"), err))?;
+            let file = fs::File::create(&tmp)
+                .map_err(|err| StoreError::io(format!("create {path}"), err))?;
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             write_content(store, path, e, &mut out)?;
-            let file = out.into_inner().map_err(|err| StoreError::io(format!("write {path}"), err.into_error()))?;
+            let file = out
+                .into_inner()
+                .map_err(|err| StoreError::io(format!("write {path}"), err.into_error()))?;
             use std::os::unix::fs::PermissionsExt;
             let mode = if e.mode == Mode::Exec { 0o755 } else { 0o644 };
             file.set_permissions(fs::Permissions::from_mode(mode))
@@ -176,7 +205,8 @@ pub fn materialize(root: &Path, store: &ChunkStore, path: &str, e: &FileEntry) -
         let _ = fs::remove_file(&tmp);
         return Err(err);
     }
-    let meta = fs::symlink_metadata(&full).map_err(|err| StoreError::io(format!("stat {path}"), err))?;
+    let meta =
+        fs::symlink_metadata(&full).map_err(|err| StoreError::io(format!("stat {path}"), err))?;
     Ok(Stat::of(&meta))
 }
 
@@ -188,7 +218,9 @@ fn remove_empty_dirs(dir: &Path) -> Result<()> {
             remove_empty_dirs(&e.path())?;
         }
     }
-    fs::remove_dir(dir).map_err(|_| StoreError::WouldOverwrite { paths: vec![dir.display().to_string()] })
+    fs::remove_dir(dir).map_err(|_| StoreError::WouldOverwrite {
+        paths: vec![dir.display().to_string()],
+    })
 }
 
 /// Removes a tracked file and any folders above it that became empty.
@@ -219,7 +251,8 @@ pub fn hash_file(root: &Path, path: &str, mode: Mode) -> Result<(crate::Hash, u6
     }
     let mut f = fs::File::open(&full).map_err(|e| StoreError::io(format!("open {path}"), e))?;
     let mut h = blake3::Hasher::new();
-    let n = std::io::copy(&mut f, &mut HashWriter(&mut h)).map_err(|e| StoreError::io(format!("read {path}"), e))?;
+    let n = std::io::copy(&mut f, &mut HashWriter(&mut h))
+        .map_err(|e| StoreError::io(format!("read {path}"), e))?;
     Ok((h.finalize().into(), n))
 }
 

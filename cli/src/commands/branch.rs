@@ -19,12 +19,30 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
-    refs(ctx, RefKind::Branch, args.name, args.rev, args.delete, args.force)
+    refs(
+        ctx,
+        RefKind::Branch,
+        args.name,
+        args.rev,
+        args.delete,
+        args.force,
+    )
 }
 
 /// Shared by `branch` and `tag`.
-pub fn refs(ctx: &Ctx, kind: RefKind, name: Option<String>, rev: Option<String>, delete: bool, force: bool) -> Result<i32, CliError> {
-    let access = if name.is_some() { Access::Write } else { Access::Read };
+pub fn refs(
+    ctx: &Ctx,
+    kind: RefKind,
+    name: Option<String>,
+    rev: Option<String>,
+    delete: bool,
+    force: bool,
+) -> Result<i32, CliError> {
+    let access = if name.is_some() {
+        Access::Write
+    } else {
+        Access::Read
+    };
     let repo = ctx.open(access)?;
     match name {
         None => {
@@ -33,7 +51,12 @@ pub fn refs(ctx: &Ctx, kind: RefKind, name: Option<String>, rev: Option<String>,
                 output::json(&list);
             } else {
                 for r in list {
-                    println!("{} {:<24} {}", if r.current { "*" } else { " " }, r.name, output::short(&r.commit));
+                    println!(
+                        "{} {:<24} {}",
+                        if r.current { "*" } else { " " },
+                        r.name,
+                        output::short(&r.commit)
+                    );
                 }
             }
         }

@@ -14,10 +14,10 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
-    let (rev, path) = args
-        .spec
-        .split_once(':')
-        .ok_or_else(|| CliError::new(format!("`{}` is not REV:PATH", args.spec)).hint("e.g. colony cat HEAD:data/a.csv"))?;
+    let (rev, path) = args.spec.split_once(':').ok_or_else(|| {
+        CliError::new(format!("`{}` is not REV:PATH", args.spec))
+            .hint("e.g. colony cat HEAD:data/a.csv")
+    })?;
     let repo = ctx.open(Access::Write)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());

@@ -34,8 +34,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
     if ctx.json {
         output::json(&r);
     } else if !ctx.quiet {
-        let at = r.branch.as_deref().map_or_else(|| output::short(&r.commit).to_string(), str::to_string);
-        println!("checked out {at}: {} written ({}), {} removed", r.written, output::bytes(r.bytes), r.removed);
+        let at = r
+            .branch
+            .as_deref()
+            .map_or_else(|| output::short(&r.commit).to_string(), str::to_string);
+        println!(
+            "checked out {at}: {} written ({}), {} removed",
+            r.written,
+            output::bytes(r.bytes),
+            r.removed
+        );
     }
     Ok(0)
 }

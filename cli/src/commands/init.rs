@@ -17,12 +17,22 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
-    let dir = args.dir.map_or_else(|| ctx.cwd.clone(), |d| ctx.cwd.join(d));
-    let repo = Repo::init(&dir, &InitOptions { branch: args.branch.clone() })?;
+    let dir = args
+        .dir
+        .map_or_else(|| ctx.cwd.clone(), |d| ctx.cwd.join(d));
+    let repo = Repo::init(
+        &dir,
+        &InitOptions {
+            branch: args.branch.clone(),
+        },
+    )?;
     if ctx.json {
         output::json(&serde_json::json!({ "root": repo.root(), "branch": args.branch }));
     } else if !ctx.quiet {
-        println!("Initialised empty colony dataset in {}", repo.colony_dir().display());
+        println!(
+            "Initialised empty colony dataset in {}",
+            repo.colony_dir().display()
+        );
     }
     Ok(0)
 }

@@ -31,7 +31,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
         }
         println!("commit {}", c.commit);
         if c.parents.len() > 1 {
-            println!("Merge:  {}", c.parents.iter().map(|p| output::short(p)).collect::<Vec<_>>().join(" "));
+            println!(
+                "Merge:  {}",
+                c.parents
+                    .iter()
+                    .map(|p| output::short(p))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
         }
         println!("Author: {} <{}>", c.author, c.email);
         println!("Date:   {}", output::time(c.time));

@@ -25,7 +25,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
     if ctx.json {
         output::json(&r);
     } else if !ctx.quiet {
-        println!("switched to {}: {} written, {} removed ({})", args.branch, r.written, r.removed, output::bytes(r.bytes));
+        println!(
+            "switched to {}: {} written, {} removed ({})",
+            args.branch,
+            r.written,
+            r.removed,
+            output::bytes(r.bytes)
+        );
     }
     Ok(0)
 }

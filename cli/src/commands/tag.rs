@@ -18,5 +18,12 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
-    super::branch::refs(ctx, RefKind::Tag, args.name, args.rev, args.delete, args.force)
+    super::branch::refs(
+        ctx,
+        RefKind::Tag,
+        args.name,
+        args.rev,
+        args.delete,
+        args.force,
+    )
 }

@@ -20,13 +20,24 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
         for p in &r.problems {
             eprintln!("error: {p}");
         }
-        let recorded = r.recorded_root.map_or_else(|| "none".into(), |h| h.to_string());
+        let recorded = r
+            .recorded_root
+            .map_or_else(|| "none".into(), |h| h.to_string());
         if r.ok {
             if !ctx.quiet {
-                println!("ok {} root {} ({} files, {})", output::short(&r.commit), r.computed_root, r.files, output::bytes(r.bytes));
+                println!(
+                    "ok {} root {} ({} files, {})",
+                    output::short(&r.commit),
+                    r.computed_root,
+                    r.files,
+                    output::bytes(r.bytes)
+                );
             }
         } else {
-            eprintln!("verification FAILED for {}: recorded root {recorded}, bytes give {}", r.commit, r.computed_root);
+            eprintln!(
+                "verification FAILED for {}: recorded root {recorded}, bytes give {}",
+                r.commit, r.computed_root
+            );
         }
     }
     Ok(if r.ok { 0 } else { 1 })

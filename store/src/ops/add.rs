@@ -45,7 +45,11 @@ impl Repo {
     pub fn pathspecs(&self, cwd: &Path, paths: &[std::path::PathBuf]) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for p in paths {
-            let abs = if p.is_absolute() { p.clone() } else { cwd.join(p) };
+            let abs = if p.is_absolute() {
+                p.clone()
+            } else {
+                cwd.join(p)
+            };
             let abs = normalize(&abs);
             let rel = worktree::relative(self.root(), &abs)?;
             if rel.split('/').next() == Some(crate::repo::COLONY_DIR) {
@@ -64,7 +68,11 @@ impl Repo {
         let mut found: Vec<WorkFile> = Vec::new();
         let mut seen = BTreeSet::new();
         for spec in specs {
-            let full = if spec.is_empty() { root.clone() } else { worktree::safe_join(&root, spec)? };
+            let full = if spec.is_empty() {
+                root.clone()
+            } else {
+                worktree::safe_join(&root, spec)?
+            };
             let meta = std::fs::symlink_metadata(&full);
             let tracked_under = ix
                 .entries
@@ -74,10 +82,16 @@ impl Repo {
                 .collect::<Vec<_>>();
             match meta {
                 Ok(m) if m.is_dir() => found.extend(worktree::scan(&root, Some(&full))?),
-                Ok(m) => found.push(WorkFile { path: spec.clone(), stat: Stat::of(&m) }),
+                Ok(m) => found.push(WorkFile {
+                    path: spec.clone(),
+                    stat: Stat::of(&m),
+                }),
                 Err(_) if !tracked_under.is_empty() => {}
                 Err(_) => {
-                    return Err(StoreError::NoSuchPath { path: spec.clone(), rev: "the work tree or the index".into() });
+                    return Err(StoreError::NoSuchPath {
+                        path: spec.clone(),
+                        rev: "the work tree or the index".into(),
+                    });
                 }
             }
             seen.extend(tracked_under);
@@ -93,7 +107,10 @@ impl Repo {
                 continue;
             }
             match std::fs::symlink_metadata(worktree::safe_join(&root, p)?) {
-                Ok(m) if !m.is_dir() => extra.push(WorkFile { path: p.clone(), stat: Stat::of(&m) }),
+                Ok(m) if !m.is_dir() => extra.push(WorkFile {
+                    path: p.clone(),
+                    stat: Stat::of(&m),
+                }),
                 _ => {
                     if let Some(e) = ix.entries.get_mut(p) {
                         e.staged = None;
@@ -109,7 +126,9 @@ impl Repo {
             .filter(|w| {
                 let e = ix.entries.get(&w.path);
                 let clean = e.is_some_and(|e| {
-                    e.staged.as_ref().is_some_and(|s| s.mode == w.stat.colony_mode())
+                    e.staged
+                        .as_ref()
+                        .is_some_and(|s| s.mode == w.stat.colony_mode())
                         && stat_clean(&ix, e.stat.as_ref(), &w.stat)
                 });
                 if clean {
@@ -129,10 +148,16 @@ impl Repo {
             .map(|w| {
                 let entry = if w.stat.colony_mode() == Mode::Link {
                     let full = worktree::safe_join(&root, &w.path)?;
-                    let t = std::fs::read_link(&full).map_err(|e| StoreError::io(format!("read link {}", w.path), e))?;
-                    let t = t.to_str().ok_or_else(|| StoreError::Ref(format!("{}: link target is not UTF-8", w.path)))?;
+                    let t = std::fs::read_link(&full)
+                        .map_err(|e| StoreError::io(format!("read link {}", w.path), e))?;
+                    let t = t.to_str().ok_or_else(|| {
+                        StoreError::Ref(format!("{}: link target is not UTF-8", w.path))
+                    })?;
                     if check_link_target(&w.path, t).is_some() {
-                        return Err(StoreError::EscapingSymlink { path: w.path.clone(), target: t.into() });
+                        return Err(StoreError::EscapingSymlink {
+                            path: w.path.clone(),
+                            target: t.into(),
+                        });
                     }
                     progress.advance(w.stat.size);
                     FileEntry {
@@ -146,7 +171,13 @@ impl Repo {
                     let full = worktree::safe_join(&root, &w.path)?;
                     let got = ingest_file(&full, &sink, level, &|n| progress.advance(n))
                         .map_err(|e| e.at(&w.path))?;
-                    FileEntry { mode: w.stat.colony_mode(), size: got.size, hash: got.hash, manifest: got.manifest, target: None }
+                    FileEntry {
+                        mode: w.stat.colony_mode(),
+                        size: got.size,
+                        hash: got.hash,
+                        manifest: got.manifest,
+                        target: None,
+                    }
                 };
                 Ok((w.path.clone(), entry, w.stat))
             })
@@ -174,7 +205,9 @@ impl Repo {
 
 /// Whether dataset path `p` is `spec` or inside it (`""` contains everything).
 pub fn under(p: &str, spec: &str) -> bool {
-    spec.is_empty() || p == spec || (p.starts_with(spec) && p.as_bytes().get(spec.len()) == Some(&b'/'))
+    spec.is_empty()
+        || p == spec
+        || (p.starts_with(spec) && p.as_bytes().get(spec.len()) == Some(&b'/'))
 }
 
 /// Removes `.` and `..` components lexically.

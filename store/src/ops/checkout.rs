@@ -42,7 +42,12 @@ pub enum ResetMode {
 impl Repo {
     /// Paths among `candidates` that hold uncommitted work: staged changes, work-tree
     /// edits, or untracked files that differ from what would be written.
-    fn at_risk(&self, ix: &Index, target: &Snapshot, candidates: &BTreeSet<String>) -> Result<Vec<String>> {
+    fn at_risk(
+        &self,
+        ix: &Index,
+        target: &Snapshot,
+        candidates: &BTreeSet<String>,
+    ) -> Result<Vec<String>> {
         let wt = self.work_tree_state(ix)?;
         let dirty: BTreeSet<&String> = wt.modified.iter().chain(&wt.removed).collect();
         let mut risky = Vec::new();
@@ -55,7 +60,8 @@ impl Repo {
             {
                 // Untracked file in the way: fine only if it already holds the target bytes.
                 let same = target.get(p).is_some_and(|t| {
-                    worktree::hash_file(self.root(), p, w.stat.colony_mode()).is_ok_and(|(h, _)| h == t.hash)
+                    worktree::hash_file(self.root(), p, w.stat.colony_mode())
+                        .is_ok_and(|(h, _)| h == t.hash)
                 });
                 if !same {
                     risky.push(p.clone());
@@ -66,7 +72,13 @@ impl Repo {
     }
 
     /// Writes `target` over the work tree described by `ix`; returns the new index.
-    fn apply(&self, ix: &Index, commit: ObjectId, target: &Snapshot, force: bool) -> Result<(Index, CheckoutReport)> {
+    fn apply(
+        &self,
+        ix: &Index,
+        commit: ObjectId,
+        target: &Snapshot,
+        force: bool,
+    ) -> Result<(Index, CheckoutReport)> {
         let current = ix.staged_snapshot();
         let mut changed: BTreeSet<String> = BTreeSet::new();
         for (p, e) in target {
@@ -77,15 +89,28 @@ impl Repo {
         if force {
             // Discard local edits too: dirty tracked files are rewritten from the target.
             let wt = self.work_tree_state(ix)?;
-            changed.extend(wt.modified.into_iter().chain(wt.removed).filter(|p| target.contains_key(p)));
+            changed.extend(
+                wt.modified
+                    .into_iter()
+                    .chain(wt.removed)
+                    .filter(|p| target.contains_key(p)),
+            );
         }
-        let to_remove: Vec<String> = current.keys().filter(|p| !target.contains_key(*p)).cloned().collect();
+        let to_remove: Vec<String> = current
+            .keys()
+            .filter(|p| !target.contains_key(*p))
+            .cloned()
+            .collect();
         let mut candidates = changed.clone();
         candidates.extend(to_remove.iter().cloned());
         if !force {
             // Staged changes anywhere would be lost with the old index.
-            let mut risky: Vec<String> =
-                ix.entries.iter().filter(|(_, e)| e.is_staged_change()).map(|(p, _)| p.clone()).collect();
+            let mut risky: Vec<String> = ix
+                .entries
+                .iter()
+                .filter(|(_, e)| e.is_staged_change())
+                .map(|(p, _)| p.clone())
+                .collect();
             risky.extend(self.at_risk(ix, target, &candidates)?);
             risky.sort();
             risky.dedup();
@@ -121,7 +146,11 @@ impl Repo {
                 e.stat = ix.entries.get(p).and_then(|old| old.stat);
             }
         }
-        let mut report = CheckoutReport { commit: commit.to_string(), removed: to_remove.len(), ..Default::default() };
+        let mut report = CheckoutReport {
+            commit: commit.to_string(),
+            removed: to_remove.len(),
+            ..Default::default()
+        };
         for w in written {
             let (p, st) = w?;
             report.bytes += target[&p].size;
@@ -154,7 +183,12 @@ impl Repo {
 
     /// Restores `paths` (files or folders) from `rev` into the work tree and the index,
     /// leaving HEAD where it is.
-    pub fn checkout_paths(&self, rev: &str, paths: &[String], force: bool) -> Result<CheckoutReport> {
+    pub fn checkout_paths(
+        &self,
+        rev: &str,
+        paths: &[String],
+        force: bool,
+    ) -> Result<CheckoutReport> {
         let commit = self.resolve(rev)?;
         let snap = self.snapshot_of(commit)?;
         let mut ix = self.index_for_head()?;
@@ -163,12 +197,20 @@ impl Repo {
             let before = chosen.len();
             chosen.extend(snap.keys().filter(|p| under(p, spec)).cloned());
             if chosen.len() == before {
-                return Err(StoreError::NoSuchPath { path: spec.clone(), rev: rev.into() });
+                return Err(StoreError::NoSuchPath {
+                    path: spec.clone(),
+                    rev: rev.into(),
+                });
             }
         }
         if !force {
             let wt = self.work_tree_state(&ix)?;
-            let mut risky: Vec<String> = wt.modified.iter().filter(|p| chosen.contains(*p)).cloned().collect();
+            let mut risky: Vec<String> = wt
+                .modified
+                .iter()
+                .filter(|p| chosen.contains(*p))
+                .cloned()
+                .collect();
             risky.extend(
                 wt.untracked
                     .iter()
@@ -184,7 +226,10 @@ impl Repo {
             }
         }
         let store = self.chunks()?;
-        let mut report = CheckoutReport { commit: commit.to_string(), ..Default::default() };
+        let mut report = CheckoutReport {
+            commit: commit.to_string(),
+            ..Default::default()
+        };
         for p in &chosen {
             let e = &snap[p];
             let st = worktree::materialize(self.root(), store, p, e)?;
@@ -199,7 +244,12 @@ impl Repo {
     }
 
     /// Switches to `branch`, creating it at `start` (default HEAD) when `create` is set.
-    pub fn switch(&self, branch: &str, create: Option<Option<&str>>, force: bool) -> Result<CheckoutReport> {
+    pub fn switch(
+        &self,
+        branch: &str,
+        create: Option<Option<&str>>,
+        force: bool,
+    ) -> Result<CheckoutReport> {
         let full = format!("refs/heads/{branch}");
         if let Some(start) = create {
             if self.history().ref_target(&full)?.is_some() {
@@ -207,11 +257,16 @@ impl Repo {
             }
             let at = match start {
                 Some(s) => self.resolve(s)?,
-                None => self.head()?.commit().ok_or_else(|| StoreError::Ref("HEAD has no commit yet".into()))?,
+                None => self
+                    .head()?
+                    .commit()
+                    .ok_or_else(|| StoreError::Ref("HEAD has no commit yet".into()))?,
             };
             self.history().set_ref(&full, at)?;
         } else if self.history().ref_target(&full)?.is_none() {
-            return Err(StoreError::Ref(format!("no branch `{branch}` (create it with `colony switch -c {branch}`)")));
+            return Err(StoreError::Ref(format!(
+                "no branch `{branch}` (create it with `colony switch -c {branch}`)"
+            )));
         }
         self.checkout(branch, force)
     }
@@ -222,14 +277,20 @@ impl Repo {
         let commit = self.resolve(rev)?;
         let target = self.snapshot_of(commit)?;
         let ix = self.index_for_head()?;
-        let mut report = CheckoutReport { commit: commit.to_string(), ..Default::default() };
+        let mut report = CheckoutReport {
+            commit: commit.to_string(),
+            ..Default::default()
+        };
         match mode {
             ResetMode::Soft => {}
             ResetMode::Mixed => {
                 let mut new_ix = Index::from_snapshot(Some(commit), &target);
                 for (p, e) in new_ix.entries.iter_mut() {
                     if let Some(old) = ix.entries.get(p)
-                        && old.staged.as_ref().is_some_and(|s| s.same_content(e.staged.as_ref().unwrap()))
+                        && old
+                            .staged
+                            .as_ref()
+                            .is_some_and(|s| s.same_content(e.staged.as_ref().unwrap()))
                     {
                         e.stat = old.stat;
                     }

@@ -1,10 +1,10 @@
 //! `commit`: record the staged snapshot in history.
 
+use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::history::Head;
 use crate::repo::Repo;
 use crate::snapshot::snapshot_root;
-use crate::Hash;
 
 /// What a commit recorded.
 #[derive(Debug, serde::Serialize)]
@@ -39,7 +39,9 @@ impl Repo {
         let parents: Vec<_> = head.commit().into_iter().collect();
         let tree = self.history().write_tree(&snapshot)?;
         let (name, email) = self.config().author();
-        let id = self.history().write_commit(tree, &parents, message, &root, (&name, &email))?;
+        let id = self
+            .history()
+            .write_commit(tree, &parents, message, &root, (&name, &email))?;
         self.history().sync()?;
         self.history().advance_head(id)?;
         let new_bytes = ix.pending_new_bytes;

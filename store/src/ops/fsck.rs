@@ -45,21 +45,34 @@ pub struct FsckReport {
 /// Records found bad, with the shard and why.
 type BadRecords = HashMap<Hash, (Hash, String)>;
 
+/// A file's verdict: the first damaged object it depends on, if any, and why.
+type Verdict = Option<(String, String)>;
+
 fn check_shards(store: &ChunkStore, report: &mut FsckReport) -> Result<BadRecords> {
     let mut bad: BadRecords = HashMap::new();
     let files: BTreeSet<Hash> = store.shard_files()?.into_iter().collect();
-    let indexed: BTreeSet<Hash> = store.indexed_shards()?.into_iter().map(|(h, _)| h).collect();
+    let indexed: BTreeSet<Hash> = store
+        .indexed_shards()?
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect();
     for id in &files {
         report.shards += 1;
         let shard = match store.shard(id) {
             Ok(s) => s,
             Err(e) => {
-                report.errors.push(FsckError { object: format!("shard {id}"), problem: e.to_string(), files: vec![], commits: vec![] });
+                report.errors.push(FsckError {
+                    object: format!("shard {id}"),
+                    problem: e.to_string(),
+                    files: vec![],
+                    commits: vec![],
+                });
                 continue;
             }
         };
         let whole = shard.hash_file()?;
-        let mut shard_problem = (whole != *id).then(|| format!("content hashes to {whole}, not to its name"));
+        let mut shard_problem =
+            (whole != *id).then(|| format!("content hashes to {whole}, not to its name"));
         match shard.table() {
             Err(e) => {
                 shard_problem = Some(e.to_string());
@@ -79,7 +92,12 @@ fn check_shards(store: &ChunkStore, report: &mut FsckReport) -> Result<BadRecord
             }
         }
         if let Some(p) = shard_problem {
-            report.errors.push(FsckError { object: format!("shard {id}"), problem: p, files: vec![], commits: vec![] });
+            report.errors.push(FsckError {
+                object: format!("shard {id}"),
+                problem: p,
+                files: vec![],
+                commits: vec![],
+            });
         }
         if !indexed.contains(id) {
             report.warnings.push(format!("shard {id} is not in the chunk index (left by an interrupted write; `colony gc` re-indexes or removes it)"));
@@ -112,41 +130,76 @@ impl Repo {
         for prefix in ["refs/heads/", "refs/tags/", "refs/pins/"] {
             match self.history().list_refs(prefix) {
                 Ok(v) => tips.extend(v.into_iter().map(|(n, id)| (format!("{prefix}{n}"), id))),
-                Err(e) => report.errors.push(FsckError { object: format!("refs {prefix}"), problem: e.to_string(), files: vec![], commits: vec![] }),
+                Err(e) => report.errors.push(FsckError {
+                    object: format!("refs {prefix}"),
+                    problem: e.to_string(),
+                    files: vec![],
+                    commits: vec![],
+                }),
             }
         }
         match self.head() {
             Ok(h) => tips.extend(h.commit().map(|c| ("HEAD".to_string(), c))),
-            Err(e) => report.errors.push(FsckError { object: "ref HEAD".into(), problem: e.to_string(), files: vec![], commits: vec![] }),
+            Err(e) => report.errors.push(FsckError {
+                object: "ref HEAD".into(),
+                problem: e.to_string(),
+                files: vec![],
+                commits: vec![],
+            }),
         }
         let mut good_tips = Vec::new();
         for (name, id) in &tips {
             match self.history().commit_info(*id) {
                 Ok(_) => good_tips.push(*id),
-                Err(e) => report.errors.push(FsckError { object: format!("ref {name}"), problem: format!("points to {id}: {e}"), files: vec![], commits: vec![] }),
+                Err(e) => report.errors.push(FsckError {
+                    object: format!("ref {name}"),
+                    problem: format!("points to {id}: {e}"),
+                    files: vec![],
+                    commits: vec![],
+                }),
             }
         }
         let commits = self.history().walk(&good_tips)?;
         report.commits = commits.len();
         // Per damaged object: affected (path, commit).
         let mut affected: HashMap<String, (BTreeSet<String>, BTreeSet<String>)> = HashMap::new();
-        let mut checked: HashMap<(Hash, Option<Hash>), Option<(String, String)>> = HashMap::new();
+        let mut checked: HashMap<(Hash, Option<Hash>), Verdict> = HashMap::new();
         for id in &commits {
             let info = self.history().commit_info(*id)?;
             let snap = match self.history().read_snapshot(*id) {
                 Ok(s) => s,
                 Err(e) => {
-                    report.errors.push(FsckError { object: format!("commit {id}"), problem: e.to_string(), files: vec![], commits: vec![id.to_string()] });
+                    report.errors.push(FsckError {
+                        object: format!("commit {id}"),
+                        problem: e.to_string(),
+                        files: vec![],
+                        commits: vec![id.to_string()],
+                    });
                     continue;
                 }
             };
             for h in &snap.hostile {
-                report.errors.push(FsckError { object: format!("commit {id}"), problem: format!("hostile path `{}`: {}", h.path, h.why), files: vec![h.path.clone()], commits: vec![id.to_string()] });
+                report.errors.push(FsckError {
+                    object: format!("commit {id}"),
+                    problem: format!("hostile path `{}`: {}", h.path, h.why),
+                    files: vec![h.path.clone()],
+                    commits: vec![id.to_string()],
+                });
             }
             let root = snapshot_root(&snap.files).0;
             match info.root {
-                None => report.errors.push(FsckError { object: format!("commit {id}"), problem: "has no Colony-Root trailer".into(), files: vec![], commits: vec![id.to_string()] }),
-                Some(r) if r != root => report.errors.push(FsckError { object: format!("commit {id}"), problem: format!("records root {r} but its tree gives {root}"), files: vec![], commits: vec![id.to_string()] }),
+                None => report.errors.push(FsckError {
+                    object: format!("commit {id}"),
+                    problem: "has no Colony-Root trailer".into(),
+                    files: vec![],
+                    commits: vec![id.to_string()],
+                }),
+                Some(r) if r != root => report.errors.push(FsckError {
+                    object: format!("commit {id}"),
+                    problem: format!("records root {r} but its tree gives {root}"),
+                    files: vec![],
+                    commits: vec![id.to_string()],
+                }),
                 _ => {}
             }
             for (path, e) in &snap.files {
@@ -168,13 +221,22 @@ impl Repo {
         }
         // Staged content the next commit needs.
         match self.load_index() {
-            Err(e) => report.errors.push(FsckError { object: "index".into(), problem: e.to_string(), files: vec![], commits: vec![] }),
+            Err(e) => report.errors.push(FsckError {
+                object: "index".into(),
+                problem: e.to_string(),
+                files: vec![],
+                commits: vec![],
+            }),
             Ok(ix) => {
                 for (path, e) in &ix.entries {
                     if let Some(s) = &e.staged
                         && let Some((object, _)) = self.check_file(store, path, s, &bad)
                     {
-                        affected.entry(object).or_default().0.insert(format!("{path} (staged)"));
+                        affected
+                            .entry(object)
+                            .or_default()
+                            .0
+                            .insert(format!("{path} (staged)"));
                     }
                 }
             }
@@ -189,12 +251,25 @@ impl Repo {
         for object in keys {
             let (files, commits) = &affected[object];
             let problem = problems.get(object).cloned().unwrap_or_else(|| {
-                if object.starts_with("manifest") { "missing or unreadable".into() } else { "missing from the store".into() }
+                if object.starts_with("manifest") {
+                    "missing or unreadable".into()
+                } else {
+                    "missing from the store".into()
+                }
             });
-            report.errors.push(FsckError { object: object.clone(), problem, files: files.iter().cloned().collect(), commits: commits.iter().cloned().collect() });
+            report.errors.push(FsckError {
+                object: object.clone(),
+                problem,
+                files: files.iter().cloned().collect(),
+                commits: commits.iter().cloned().collect(),
+            });
         }
         // Name the files on the shard-level errors too.
-        for err in report.errors.iter_mut().filter(|e| e.object.starts_with("shard ")) {
+        for err in report
+            .errors
+            .iter_mut()
+            .filter(|e| e.object.starts_with("shard "))
+        {
             let shard: Option<Hash> = err.object[6..].parse().ok();
             let mut files = BTreeSet::new();
             let mut commits = BTreeSet::new();
@@ -214,7 +289,13 @@ impl Repo {
     }
 
     /// The first damaged object a file depends on, if any, as (object name, reason).
-    fn check_file(&self, store: &ChunkStore, path: &str, e: &FileEntry, bad: &HashMap<Hash, (Hash, String)>) -> Option<(String, String)> {
+    fn check_file(
+        &self,
+        store: &ChunkStore,
+        path: &str,
+        e: &FileEntry,
+        bad: &BadRecords,
+    ) -> Verdict {
         if e.mode == Mode::Link || e.size == 0 {
             return None;
         }
@@ -230,9 +311,9 @@ impl Repo {
                 return Some((format!("manifest {m}"), format!("{path}: {err}")));
             }
         };
-        let seen: HashSet<Hash> = HashSet::new();
+        let mut seen: HashSet<Hash> = HashSet::new();
         for (c, _) in chunks {
-            if seen.contains(&c) {
+            if !seen.insert(c) {
                 continue;
             }
             if bad.contains_key(&c) {

@@ -38,7 +38,12 @@ impl Repo {
         let store = self.chunks()?;
         let mut tips: Vec<ObjectId> = Vec::new();
         for prefix in ["refs/heads/", "refs/tags/", "refs/pins/"] {
-            tips.extend(self.history().list_refs(prefix)?.into_iter().map(|(_, id)| id));
+            tips.extend(
+                self.history()
+                    .list_refs(prefix)?
+                    .into_iter()
+                    .map(|(_, id)| id),
+            );
         }
         tips.extend(self.head()?.commit());
         let mut live = HashSet::new();
@@ -77,8 +82,15 @@ impl Repo {
     /// live, and repacks shards that are mostly dead.
     pub fn gc(&self) -> Result<GcReport> {
         let store = self.chunks()?;
-        let mut report = GcReport { temporaries_removed: store.clean_temporaries()?, ..Default::default() };
-        let indexed: HashSet<Hash> = store.indexed_shards()?.into_iter().map(|(h, _)| h).collect();
+        let mut report = GcReport {
+            temporaries_removed: store.clean_temporaries()?,
+            ..Default::default()
+        };
+        let indexed: HashSet<Hash> = store
+            .indexed_shards()?
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
         for id in store.shard_files()? {
             if indexed.contains(&id) {
                 continue;
@@ -104,7 +116,8 @@ impl Repo {
                     owned.push(*e);
                 }
             }
-            let (keep, dead): (Vec<_>, Vec<_>) = owned.into_iter().partition(|e| live.contains(&e.hash));
+            let (keep, dead): (Vec<_>, Vec<_>) =
+                owned.into_iter().partition(|e| live.contains(&e.hash));
             let dead_hashes: Vec<Hash> = dead.iter().map(|e| e.hash).collect();
             if keep.is_empty() {
                 store.forget(&dead_hashes, &[id])?;
@@ -116,8 +129,13 @@ impl Repo {
                 let mut w = ShardWriter::create(&store.dir().join("tmp"))?;
                 for e in &keep {
                     let mut stored = vec![0u8; e.stored_len as usize];
-                    std::os::unix::fs::FileExt::read_exact_at(&std::fs::File::open(&shard.path).map_err(|err| crate::StoreError::io("open shard", err))?, &mut stored, e.offset)
-                        .map_err(|err| crate::StoreError::io("read shard", err))?;
+                    std::os::unix::fs::FileExt::read_exact_at(
+                        &std::fs::File::open(&shard.path)
+                            .map_err(|err| crate::StoreError::io("open shard", err))?,
+                        &mut stored,
+                        e.offset,
+                    )
+                    .map_err(|err| crate::StoreError::io("read shard", err))?;
                     read_record(id, e, stored.clone())?;
                     w.append(e.hash, e.kind, e.raw_len, &stored, e.compressed)?;
                 }

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::io::Write;
 
+use crate::Hash;
 use crate::content::write_content;
 use crate::error::{Result, StoreError};
 use crate::history::CommitInfo;
 use crate::repo::Repo;
 use crate::snapshot::{FileEntry, Mode, Snapshot, snapshot_root};
-use crate::Hash;
 
 /// One file of a snapshot, as `show` lists it.
 #[derive(Debug, serde::Serialize)]
@@ -119,14 +119,24 @@ pub fn diff_snapshots(a: &Snapshot, b: &Snapshot) -> DiffReport {
             && let Some(to) = v.pop()
         {
             renamed_to.insert(to.clone());
-            r.renamed.push(Renamed { from: (*p).clone(), to: to.clone(), size: e.size });
+            r.renamed.push(Renamed {
+                from: (*p).clone(),
+                to: to.clone(),
+                size: e.size,
+            });
             continue;
         }
-        r.removed.push(Sided { path: (*p).clone(), size: e.size });
+        r.removed.push(Sided {
+            path: (*p).clone(),
+            size: e.size,
+        });
     }
     for (p, e) in added {
         if !renamed_to.contains(p) {
-            r.added.push(Sided { path: p.clone(), size: e.size });
+            r.added.push(Sided {
+                path: p.clone(),
+                size: e.size,
+            });
         }
     }
     let total = |s: &Snapshot| s.values().map(|e| e.size as i64).sum::<i64>();
@@ -145,7 +155,10 @@ impl Repo {
             },
         };
         let ids = self.history().walk(&[tip])?;
-        ids.into_iter().take(limit.unwrap_or(usize::MAX)).map(|id| self.history().commit_info(id)).collect()
+        ids.into_iter()
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|id| self.history().commit_info(id))
+            .collect()
     }
 
     /// A commit and its files.
@@ -156,9 +169,18 @@ impl Repo {
         let files: Vec<ShownFile> = snap
             .files
             .iter()
-            .map(|(p, e)| ShownFile { path: p.clone(), hash: e.hash, size: e.size, mode: e.mode })
+            .map(|(p, e)| ShownFile {
+                path: p.clone(),
+                hash: e.hash,
+                size: e.size,
+                mode: e.mode,
+            })
             .collect();
-        Ok(ShowReport { bytes: files.iter().map(|f| f.size).sum(), info, files })
+        Ok(ShowReport {
+            bytes: files.iter().map(|f| f.size).sum(),
+            info,
+            files,
+        })
     }
 
     /// Compares two revisions; `None` for `to` means the work tree (tracked files).
@@ -179,10 +201,10 @@ impl Repo {
         let id = self.resolve(rev)?;
         let snap = self.history().read_snapshot(id)?;
         let path = path.trim_start_matches("./").trim_end_matches('/');
-        let e = snap
-            .files
-            .get(path)
-            .ok_or_else(|| StoreError::NoSuchPath { path: path.into(), rev: rev.into() })?;
+        let e = snap.files.get(path).ok_or_else(|| StoreError::NoSuchPath {
+            path: path.into(),
+            rev: rev.into(),
+        })?;
         write_content(self.chunks()?, path, e, out)
     }
 

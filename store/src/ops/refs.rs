@@ -56,7 +56,8 @@ impl Repo {
             .list_refs(kind.prefix())?
             .into_iter()
             .map(|(name, id)| RefInfo {
-                current: matches!(kind, RefKind::Branch) && current.as_deref() == Some(name.as_str()),
+                current: matches!(kind, RefKind::Branch)
+                    && current.as_deref() == Some(name.as_str()),
                 name,
                 commit: id.to_string(),
             })
@@ -64,18 +65,34 @@ impl Repo {
     }
 
     /// Creates (or with `force` moves) a ref to `rev` (default HEAD).
-    pub fn create_ref(&self, kind: RefKind, name: &str, rev: Option<&str>, force: bool) -> Result<RefInfo> {
+    pub fn create_ref(
+        &self,
+        kind: RefKind,
+        name: &str,
+        rev: Option<&str>,
+        force: bool,
+    ) -> Result<RefInfo> {
         let full = format!("{}{name}", kind.prefix());
         crate::history::validate_ref_name(&full)?;
         if !force && self.history().ref_target(&full)?.is_some() {
-            return Err(StoreError::Ref(format!("{} `{name}` already exists (use --force to move it)", kind.noun())));
+            return Err(StoreError::Ref(format!(
+                "{} `{name}` already exists (use --force to move it)",
+                kind.noun()
+            )));
         }
         let id = match rev {
             Some(r) => self.resolve(r)?,
-            None => self.head()?.commit().ok_or_else(|| StoreError::Ref("HEAD has no commit yet; commit first".into()))?,
+            None => self
+                .head()?
+                .commit()
+                .ok_or_else(|| StoreError::Ref("HEAD has no commit yet; commit first".into()))?,
         };
         self.history().set_ref(&full, id)?;
-        Ok(RefInfo { name: name.into(), commit: id.to_string(), current: false })
+        Ok(RefInfo {
+            name: name.into(),
+            commit: id.to_string(),
+            current: false,
+        })
     }
 
     /// Deletes a ref; deleting the current branch is refused.
@@ -84,9 +101,14 @@ impl Repo {
             && let Head::Branch { name: cur, .. } = self.head()?
             && cur == name
         {
-            return Err(StoreError::Ref(format!("cannot delete the current branch `{name}`; switch away first")));
+            return Err(StoreError::Ref(format!(
+                "cannot delete the current branch `{name}`; switch away first"
+            )));
         }
-        if !self.history().delete_ref(&format!("{}{name}", kind.prefix()))? {
+        if !self
+            .history()
+            .delete_ref(&format!("{}{name}", kind.prefix()))?
+        {
             return Err(StoreError::Ref(format!("no {} `{name}`", kind.noun())));
         }
         Ok(())
@@ -105,10 +127,18 @@ impl Repo {
     /// Removes the pins on `rev` (a pin name or any revision); returns the names removed.
     pub fn unpin(&self, rev: &str) -> Result<Vec<String>> {
         let pins = self.history().list_refs(RefKind::Pin.prefix())?;
-        let mut removed: Vec<String> = pins.iter().filter(|(n, _)| n == rev).map(|(n, _)| n.clone()).collect();
+        let mut removed: Vec<String> = pins
+            .iter()
+            .filter(|(n, _)| n == rev)
+            .map(|(n, _)| n.clone())
+            .collect();
         if removed.is_empty() {
             let id = self.resolve(rev)?;
-            removed = pins.iter().filter(|(_, c)| *c == id).map(|(n, _)| n.clone()).collect();
+            removed = pins
+                .iter()
+                .filter(|(_, c)| *c == id)
+                .map(|(n, _)| n.clone())
+                .collect();
         }
         if removed.is_empty() {
             return Err(StoreError::Ref(format!("`{rev}` is not pinned")));

@@ -47,12 +47,20 @@ pub struct StatusReport {
     pub unstaged: Vec<Change>,
     /// Files colony does not track (and that `.colonyignore` does not hide).
     pub untracked: Vec<String>,
+    /// The commit being merged, while a merge stopped on conflicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merging: Option<String>,
+    /// Paths whose merge conflicts are not resolved yet.
+    pub conflicts: Vec<String>,
 }
 
 impl StatusReport {
     /// Whether there is nothing to report.
     pub fn is_clean(&self) -> bool {
-        self.staged.is_empty() && self.unstaged.is_empty() && self.untracked.is_empty()
+        self.staged.is_empty()
+            && self.unstaged.is_empty()
+            && self.untracked.is_empty()
+            && self.conflicts.is_empty()
     }
 }
 
@@ -71,8 +79,10 @@ pub struct WorkTreeState {
 impl Repo {
     /// Compares the work tree with the index (rehashing only files whose stat moved).
     pub fn work_tree_state(&self, ix: &Index) -> Result<WorkTreeState> {
-        let files: BTreeMap<String, WorkFile> =
-            worktree::scan(self.root(), None)?.into_iter().map(|w| (w.path.clone(), w)).collect();
+        let files: BTreeMap<String, WorkFile> = worktree::scan(self.root(), None)?
+            .into_iter()
+            .map(|w| (w.path.clone(), w))
+            .collect();
         let mut removed = Vec::new();
         let mut suspects = Vec::new();
         for (p, e) in &ix.entries {
@@ -88,7 +98,9 @@ impl Repo {
             .par_iter()
             .filter_map(|(p, staged, w)| {
                 let mode = w.stat.colony_mode();
-                if mode != staged.mode || (w.stat.size != staged.size && mode != crate::snapshot::Mode::Link) {
+                if mode != staged.mode
+                    || (w.stat.size != staged.size && mode != crate::snapshot::Mode::Link)
+                {
                     return Some((*p).clone());
                 }
                 match worktree::hash_file(root, p, mode) {
@@ -103,7 +115,12 @@ impl Repo {
             .filter(|w| ix.entries.get(&w.path).is_none_or(|e| e.staged.is_none()))
             .cloned()
             .collect();
-        Ok(WorkTreeState { modified, removed, untracked, files })
+        Ok(WorkTreeState {
+            modified,
+            removed,
+            untracked,
+            files,
+        })
     }
 
     /// The status of the dataset.
@@ -127,10 +144,17 @@ impl Repo {
         let mut unstaged: Vec<Change> = wt
             .modified
             .into_iter()
-            .map(|path| Change { path, change: ChangeKind::Modified })
-            .chain(wt.removed.into_iter().map(|path| Change { path, change: ChangeKind::Removed }))
+            .map(|path| Change {
+                path,
+                change: ChangeKind::Modified,
+            })
+            .chain(wt.removed.into_iter().map(|path| Change {
+                path,
+                change: ChangeKind::Removed,
+            }))
             .collect();
         unstaged.sort_by(|a, b| a.path.cmp(&b.path));
+        let merge = crate::ops::merge_state::in_progress(self.colony_dir())?;
         Ok(StatusReport {
             branch: match &head {
                 Head::Branch { name, .. } => Some(name.clone()),
@@ -140,6 +164,8 @@ impl Repo {
             staged,
             unstaged,
             untracked: wt.untracked.into_iter().map(|w| w.path).collect(),
+            merging: merge.as_ref().map(|(c, _)| c.clone()),
+            conflicts: merge.map(|(_, p)| p).unwrap_or_default(),
         })
     }
 
@@ -156,11 +182,22 @@ impl Repo {
             let mode = w.stat.colony_mode();
             let (hash, size) = worktree::hash_file(self.root(), p, mode)?;
             let target = if mode == crate::snapshot::Mode::Link {
-                std::fs::read_link(self.root().join(p)).ok().map(|t| t.to_string_lossy().into_owned())
+                std::fs::read_link(self.root().join(p))
+                    .ok()
+                    .map(|t| t.to_string_lossy().into_owned())
             } else {
                 None
             };
-            snap.insert(p.clone(), FileEntry { mode, size, hash, manifest: None, target });
+            snap.insert(
+                p.clone(),
+                FileEntry {
+                    mode,
+                    size,
+                    hash,
+                    manifest: None,
+                    target,
+                },
+            );
         }
         Ok(snap)
     }

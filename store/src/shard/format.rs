@@ -46,7 +46,12 @@ impl ShardEntry {
         out[32..40].copy_from_slice(&self.offset.to_le_bytes());
         out[40..44].copy_from_slice(&self.stored_len.to_le_bytes());
         out[44..48].copy_from_slice(&self.raw_len.to_le_bytes());
-        out[48] = u8::from(self.compressed) | if self.kind == EntryKind::Manifest { 2 } else { 0 };
+        out[48] = u8::from(self.compressed)
+            | if self.kind == EntryKind::Manifest {
+                2
+            } else {
+                0
+            };
         out
     }
 
@@ -61,7 +66,11 @@ impl ShardEntry {
             stored_len: u32::from_le_bytes(b[40..44].try_into().ok()?),
             raw_len: u32::from_le_bytes(b[44..48].try_into().ok()?),
             compressed: b[48] & 1 != 0,
-            kind: if b[48] & 2 != 0 { EntryKind::Manifest } else { EntryKind::Chunk },
+            kind: if b[48] & 2 != 0 {
+                EntryKind::Manifest
+            } else {
+                EntryKind::Chunk
+            },
         })
     }
 }
@@ -84,7 +93,9 @@ pub fn decode_footer(f: &[u8], file_len: u64) -> Result<(u64, u32), String> {
     let count = u32::from_le_bytes(f[8..12].try_into().unwrap());
     let expect = offset + count as u64 * ENTRY_LEN as u64 + FOOTER_LEN as u64;
     if offset < MAGIC.len() as u64 || expect != file_len {
-        return Err(format!("footer says {count} entries at {offset}, file is {file_len} bytes"));
+        return Err(format!(
+            "footer says {count} entries at {offset}, file is {file_len} bytes"
+        ));
     }
     Ok((offset, count))
 }

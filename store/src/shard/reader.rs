@@ -21,13 +21,24 @@ impl ShardFile {
     /// Opens the shard `id` at `path`.
     pub fn open(id: Hash, path: &Path) -> Result<ShardFile> {
         let file = File::open(path).map_err(|e| StoreError::io(format!("open shard {id}"), e))?;
-        Ok(ShardFile { id, path: path.to_path_buf(), file })
+        Ok(ShardFile {
+            id,
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     /// Reads and parses the chunk table, without checking record contents.
     pub fn table(&self) -> Result<Vec<ShardEntry>> {
-        let corrupt = |why: String| StoreError::CorruptShard { shard: self.id, why };
-        let len = self.file.metadata().map_err(|e| StoreError::io("stat shard", e))?.len();
+        let corrupt = |why: String| StoreError::CorruptShard {
+            shard: self.id,
+            why,
+        };
+        let len = self
+            .file
+            .metadata()
+            .map_err(|e| StoreError::io("stat shard", e))?
+            .len();
         if len < (MAGIC.len() + FOOTER_LEN) as u64 {
             return Err(corrupt(format!("only {len} bytes long")));
         }
@@ -71,7 +82,11 @@ impl ShardFile {
 pub fn read_record(shard: Hash, entry: &ShardEntry, stored: Vec<u8>) -> Result<Vec<u8>> {
     let bytes = if entry.compressed {
         zstd::bulk::decompress(&stored, entry.raw_len as usize).map_err(|e| {
-            StoreError::CorruptChunk { chunk: entry.hash, shard, why: format!("undecodable: {e}") }
+            StoreError::CorruptChunk {
+                chunk: entry.hash,
+                shard,
+                why: format!("undecodable: {e}"),
+            }
         })?
     } else {
         stored

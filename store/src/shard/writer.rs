@@ -49,7 +49,9 @@ impl ShardWriter {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out.write_all(bytes).map_err(|e| StoreError::io("write shard", e))?;
+        self.out
+            .write_all(bytes)
+            .map_err(|e| StoreError::io("write shard", e))?;
         self.hasher.update(bytes);
         self.len += bytes.len() as u64;
         Ok(())
@@ -109,13 +111,21 @@ impl ShardWriter {
         self.write(&table)?;
         let footer = encode_footer(table_offset, self.entries.len() as u32);
         self.write(&footer)?;
-        let file = self.out.into_inner().map_err(|e| StoreError::io("flush shard", e.into_error()))?;
-        file.sync_all().map_err(|e| StoreError::io("fsync shard", e))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| StoreError::io("flush shard", e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| StoreError::io("fsync shard", e))?;
         drop(file);
         let id: Hash = self.hasher.finalize().into();
         let final_path = shard_path(dir, &id);
         durable::rename_into(&self.tmp_path, &final_path)?;
-        Ok(Some(SealedShard { id, size: self.len, entries: self.entries }))
+        Ok(Some(SealedShard {
+            id,
+            size: self.len,
+            entries: self.entries,
+        }))
     }
 }
 
