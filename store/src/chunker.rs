@@ -99,16 +99,25 @@ impl<R: Read> Chunker<R> {
         }
     }
 
-    /// A chunker whose buffer fits a stream of `len` bytes, so that small files do not pay
-    /// for a large buffer.
-    pub fn for_len(source: R, len: u64, max_buffer: usize) -> Self {
-        let want = (len as usize).saturating_add(1).min(max_buffer);
+    /// A chunker whose buffer fits a stream of `len` bytes (at most `max_buffer`), reusing
+    /// `buf`'s allocation so that many files in a row do not pay for a fresh buffer each.
+    pub fn for_len(source: R, len: u64, max_buffer: usize, mut buf: Vec<u8>) -> Self {
+        let want = (len as usize)
+            .saturating_add(1)
+            .min(max_buffer)
+            .max(2 * MAX_CHUNK);
+        buf.resize(want, 0);
         Chunker {
             source,
-            buf: vec![0; want.max(2 * MAX_CHUNK)],
+            buf,
             filled: 0,
             eof: false,
         }
+    }
+
+    /// Gives the buffer back for reuse.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     fn fill(&mut self) -> io::Result<()> {

@@ -270,9 +270,15 @@ fn decode_location(v: &[u8; 81]) -> Location {
 #[derive(Default)]
 struct SinkState {
     writer: Option<ShardWriter>,
+    /// Records written in this session and not yet indexed (open or sealing shards).
     pending: HashSet<Hash>,
+    /// Shards being made durable in the background, oldest first.
+    sealing: std::collections::VecDeque<std::thread::JoinHandle<Result<Option<SealedShard>>>>,
     stats: WriteStats,
 }
+
+/// Shards allowed to be sealing at once before writers wait.
+const MAX_SEALING: usize = 2;
 
 /// Appends records to shards, skipping any the store or this session already holds.
 /// Sealed shards are indexed at once; call [`RecordSink::finish`] to seal the last one.
@@ -345,21 +351,47 @@ impl RecordSink<'_> {
         Ok(())
     }
 
+    /// Hands the open shard to a background thread that fsyncs and renames it, so
+    /// ingest goes on while the disk catches up; indexing happens when it is joined.
     fn seal_locked(&self, state: &mut SinkState) -> Result<()> {
-        if let Some(w) = state.writer.take()
-            && let Some(sealed) = w.seal(&self.store.dir)?
-        {
-            self.store.index_shard(&sealed)?;
-            state.stats.shards += 1;
+        if let Some(w) = state.writer.take() {
+            let dir = self.store.dir.clone();
+            state
+                .sealing
+                .push_back(std::thread::spawn(move || w.seal(&dir)));
         }
-        state.pending.clear();
+        while state.sealing.len() > MAX_SEALING {
+            self.join_oldest(state)?;
+        }
         Ok(())
     }
 
-    /// Seals the open shard and returns what this session wrote.
+    /// Waits for the oldest sealing shard and indexes it (only after it is durable).
+    fn join_oldest(&self, state: &mut SinkState) -> Result<()> {
+        let Some(handle) = state.sealing.pop_front() else {
+            return Ok(());
+        };
+        let sealed = handle
+            .join()
+            .map_err(|_| StoreError::Index("shard writer thread panicked".into()))??;
+        if let Some(sealed) = sealed {
+            self.store.index_shard(&sealed)?;
+            state.stats.shards += 1;
+            for e in &sealed.entries {
+                state.pending.remove(&e.hash);
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the open shard, waits for every shard to be durable and indexed, and returns
+    /// what this session wrote.
     pub fn finish(self) -> Result<WriteStats> {
         let mut state = self.state.lock().expect("sink poisoned");
         self.seal_locked(&mut state)?;
+        while !state.sealing.is_empty() {
+            self.join_oldest(&mut state)?;
+        }
         Ok(state.stats)
     }
 }
@@ -370,6 +402,14 @@ pub fn prepare(hash: Hash, kind: EntryKind, raw: &[u8], level: i32) -> PreparedR
         static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
             const { std::cell::RefCell::new(None) };
     }
+    // A 4 KiB sample that zstd cannot shrink means the chunk is (almost surely) already
+    // compressed or random: skip the full attempt, which would cost as much as hashing.
+    const SAMPLE: usize = 4096;
+    let hopeless = |z: &mut zstd::bulk::Compressor<'static>| {
+        raw.len() > 4 * SAMPLE
+            && z.compress(&raw[..SAMPLE])
+                .is_ok_and(|c| c.len() >= SAMPLE - SAMPLE / 16)
+    };
     let compressed = if level == 0 {
         None
     } else {
@@ -378,7 +418,11 @@ pub fn prepare(hash: Hash, kind: EntryKind, raw: &[u8], level: i32) -> PreparedR
             if c.as_ref().is_none_or(|(l, _)| *l != level) {
                 *c = zstd::bulk::Compressor::new(level).ok().map(|z| (level, z));
             }
-            c.as_mut().and_then(|(_, z)| z.compress(raw).ok())
+            let (_, z) = c.as_mut()?;
+            if hopeless(z) {
+                return None;
+            }
+            z.compress(raw).ok()
         })
     };
     match compressed {

@@ -87,7 +87,22 @@ fn ingest_stream(
     level: i32,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<Ingested> {
-    let mut chunker = Chunker::for_len(source, len_hint, BATCH_BYTES);
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let buf = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let mut chunker = Chunker::for_len(source, len_hint, BATCH_BYTES, buf);
+    let result = chunk_and_store(&mut chunker, sink, level, on_bytes);
+    BUFFER.with(|b| *b.borrow_mut() = chunker.into_buffer());
+    result
+}
+
+fn chunk_and_store<R: Read>(
+    chunker: &mut Chunker<R>,
+    sink: &RecordSink<'_>,
+    level: i32,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<Ingested> {
     let mut file_hash = blake3::Hasher::new();
     let mut manifest = FileManifest::default();
     let mut consumed = 0;
