@@ -1,6 +1,6 @@
 //! Connection to an Ethereum JSON-RPC endpoint that is checked to serve the expected chain.
 //!
-//! Every operation of this crate goes through [`Chain::checked`], which asks the endpoint for
+//! Every operation of this crate first runs [`Chain::check`], which asks the endpoint for
 //! its chain id and refuses to go on when it differs from the configured one; transactions
 //! are additionally signed for the configured chain id (EIP-155), so a node that changes its
 //! answer mid-way cannot get them replayed on another chain.
@@ -42,7 +42,10 @@ pub struct ChainConfig {
 impl Default for ChainConfig {
     /// The local dev chain: [`DEVNET_RPC_URL`], [`DEVNET_CHAIN_ID`].
     fn default() -> Self {
-        Self { rpc_url: DEVNET_RPC_URL.to_owned(), chain_id: DEVNET_CHAIN_ID }
+        Self {
+            rpc_url: DEVNET_RPC_URL.to_owned(),
+            chain_id: DEVNET_CHAIN_ID,
+        }
     }
 }
 
@@ -86,7 +89,11 @@ impl Chain {
     pub async fn connect(config: &ChainConfig) -> Result<Self> {
         let (client, url) = http_client(&config.rpc_url)?;
         let provider = ProviderBuilder::new().connect_reqwest(client, url).erased();
-        let chain = Self { provider, config: config.clone(), sender: None };
+        let chain = Self {
+            provider,
+            config: config.clone(),
+            sender: None,
+        };
         chain.check().await?;
         Ok(chain)
     }
@@ -102,7 +109,11 @@ impl Chain {
             .wallet(EthereumWallet::from(signer.local().clone()))
             .connect_reqwest(client, url)
             .erased();
-        let chain = Self { provider, config: config.clone(), sender: Some(signer.address()) };
+        let chain = Self {
+            provider,
+            config: config.clone(),
+            sender: Some(signer.address()),
+        };
         chain.check().await?;
         Ok(chain)
     }
@@ -116,7 +127,7 @@ impl Chain {
             .map_err(|e| self.rpc_error("reading the chain id", e))?;
         if actual != self.config.chain_id {
             return Err(DaoError::ChainIdMismatch {
-                url: self.config.rpc_url.clone(),
+                url: self.shown_url(),
                 expected: self.config.chain_id,
                 actual,
             });
@@ -150,15 +161,40 @@ impl Chain {
         self.sender
     }
 
+    /// The endpoint as error messages show it (API keys in the path or query hidden).
+    fn shown_url(&self) -> String {
+        shown_url(&self.config.rpc_url)
+    }
+
+    /// `text` with the full endpoint URL (which HTTP errors quote) replaced by [`Self::shown_url`].
+    fn redact(&self, text: String) -> String {
+        let full = &self.config.rpc_url;
+        let normalised = reqwest::Url::parse(full)
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let shown = self.shown_url();
+        let mut out = text;
+        for variant in [normalised.as_str(), full.as_str()] {
+            if !variant.is_empty() {
+                out = out.replace(variant, &shown);
+            }
+        }
+        out
+    }
+
     /// The sender, or [`DaoError::NoSigner`] naming `action`.
     pub(crate) fn require_sender(&self, action: &str) -> Result<Address> {
-        self.sender.ok_or_else(|| DaoError::NoSigner { action: action.to_owned() })
+        self.sender.ok_or_else(|| DaoError::NoSigner {
+            action: action.to_owned(),
+        })
     }
 
     /// The latest block number.
     pub async fn block_number(&self) -> Result<u64> {
         let p = self.checked().await?;
-        p.get_block_number().await.map_err(|e| self.rpc_error("reading the block number", e))
+        p.get_block_number()
+            .await
+            .map_err(|e| self.rpc_error("reading the block number", e))
     }
 
     /// The timestamp of the latest block (seconds since the Unix epoch).
@@ -175,25 +211,27 @@ impl Chain {
     pub(crate) fn rpc_error(&self, action: &str, e: RpcError<TransportErrorKind>) -> DaoError {
         match e {
             RpcError::Transport(kind) => DaoError::RpcUnreachable {
-                url: self.config.rpc_url.clone(),
-                detail: transport_detail(&kind),
+                url: self.shown_url(),
+                detail: self.redact(transport_detail(&kind)),
             },
             RpcError::ErrorResp(ref resp) => match resp.as_revert_data() {
                 Some(data) => revert::decode(action, &data),
                 None => DaoError::Rpc {
                     action: action.to_owned(),
-                    url: self.config.rpc_url.clone(),
+                    url: self.shown_url(),
                     detail: resp.to_string(),
                 },
             },
             RpcError::DeserError { .. } => DaoError::Rpc {
                 action: action.to_owned(),
-                url: self.config.rpc_url.clone(),
-                detail: format!("the endpoint did not answer in JSON-RPC ({e}); is it an Ethereum node?"),
+                url: self.shown_url(),
+                detail: format!(
+                    "the endpoint did not answer in JSON-RPC ({e}); is it an Ethereum node?"
+                ),
             },
             other => DaoError::Rpc {
                 action: action.to_owned(),
-                url: self.config.rpc_url.clone(),
+                url: self.shown_url(),
                 detail: other.to_string(),
             },
         }
@@ -211,7 +249,7 @@ impl Chain {
             ) => self.rpc_error(action, t),
             other => DaoError::Rpc {
                 action: action.to_owned(),
-                url: self.config.rpc_url.clone(),
+                url: self.shown_url(),
                 detail: other.to_string(),
             },
         }
@@ -234,17 +272,16 @@ impl Chain {
     ) -> Result<(TxRecord, TransactionReceipt)> {
         self.require_sender(action)?;
         self.check().await?;
-        let pending = call.send().await.map_err(|e| self.contract_error(action, e))?;
-        let receipt = pending.get_receipt().await.map_err(|e| match e {
-            alloy::providers::PendingTransactionError::TransportError(t) => self.rpc_error(action, t),
-            other => DaoError::Rpc {
-                action: action.to_owned(),
-                url: self.config.rpc_url.clone(),
-                detail: other.to_string(),
-            },
-        })?;
+        let pending = call
+            .send()
+            .await
+            .map_err(|e| self.contract_error(action, e))?;
+        let receipt = self.wait_for_receipt(action, *pending.tx_hash()).await?;
         if !receipt.status() {
-            return Err(DaoError::TxFailed { action: action.to_owned(), tx_hash: receipt.transaction_hash });
+            return Err(DaoError::TxFailed {
+                action: action.to_owned(),
+                tx_hash: receipt.transaction_hash,
+            });
         }
         let tx = TxRecord {
             action: action.to_owned(),
@@ -257,6 +294,41 @@ impl Chain {
     }
 }
 
+impl Chain {
+    /// Polls for the receipt of `tx_hash`: quickly at first (a dev chain mines at once), then
+    /// backing off to every 2 s, for up to [`RECEIPT_TIMEOUT`].
+    async fn wait_for_receipt(&self, action: &str, tx_hash: B256) -> Result<TransactionReceipt> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let found = self
+                .provider
+                .get_transaction_receipt(tx_hash)
+                .await
+                .map_err(|e| self.rpc_error(action, e))?;
+            if let Some(receipt) = found {
+                return Ok(receipt);
+            }
+            if started.elapsed() > RECEIPT_TIMEOUT {
+                return Err(DaoError::Rpc {
+                    action: action.to_owned(),
+                    url: self.shown_url(),
+                    detail: format!(
+                        "transaction {tx_hash} was sent but not mined within {} s; it may still \
+                         be mined later, so check it before sending again",
+                        RECEIPT_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+/// How long to wait for a sent transaction to be mined.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// An HTTP client with timeouts, and the parsed URL; refuses schemes this build cannot speak.
 fn http_client(rpc_url: &str) -> Result<(reqwest::Client, reqwest::Url)> {
     let url = reqwest::Url::parse(rpc_url).map_err(|e| DaoError::InvalidRpcUrl {
@@ -268,7 +340,7 @@ fn http_client(rpc_url: &str) -> Result<(reqwest::Client, reqwest::Url)> {
         "https" if cfg!(feature = "https") => {}
         "https" => {
             return Err(DaoError::InvalidRpcUrl {
-                url: rpc_url.to_owned(),
+                url: shown_url(rpc_url),
                 reason: "this build of colony has no TLS; rebuild with the `https` feature of \
                          colony-dao-bridge, or use an http:// endpoint"
                     .to_owned(),
@@ -276,7 +348,7 @@ fn http_client(rpc_url: &str) -> Result<(reqwest::Client, reqwest::Url)> {
         }
         other => {
             return Err(DaoError::InvalidRpcUrl {
-                url: rpc_url.to_owned(),
+                url: shown_url(rpc_url),
                 reason: format!("scheme `{other}` is not supported; use http:// (or https://)"),
             });
         }
@@ -286,10 +358,30 @@ fn http_client(rpc_url: &str) -> Result<(reqwest::Client, reqwest::Url)> {
         .connect_timeout(CONNECT_TIMEOUT)
         .build()
         .map_err(|e| DaoError::InvalidRpcUrl {
-            url: rpc_url.to_owned(),
+            url: shown_url(rpc_url),
             reason: format!("cannot build an HTTP client: {e}"),
         })?;
     Ok((client, url))
+}
+
+/// `url` for messages: hosted endpoints often carry an API key in the path, the query or the
+/// user info, so only scheme, host and port are shown when there is more than that.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let bare = u.path() == "/"
+                && u.query().is_none()
+                && u.username().is_empty()
+                && u.password().is_none();
+            if bare {
+                url.trim_end_matches('/').to_owned()
+            } else {
+                let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+                format!("{}://{}{port}/…", u.scheme(), u.host_str().unwrap_or(""))
+            }
+        }
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
 }
 
 /// A transport error with its causes, e.g. "connection refused".
@@ -325,10 +417,32 @@ impl Chain {
         while start <= to {
             let end = to.min(start.saturating_add(LOG_CHUNK - 1));
             let f = filter.clone().from_block(start).to_block(end);
-            let mut logs = p.get_logs(&f).await.map_err(|e| self.rpc_error(action, e))?;
+            let mut logs = p
+                .get_logs(&f)
+                .await
+                .map_err(|e| self.rpc_error(action, e))?;
             out.append(&mut logs);
             start = end + 1;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_url;
+
+    #[test]
+    fn api_keys_in_urls_are_not_shown() {
+        assert_eq!(shown_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(
+            shown_url("https://eth.example/v3/SECRETKEY"),
+            "https://eth.example/…"
+        );
+        assert_eq!(
+            shown_url("https://u:SECRET@eth.example:8443/"),
+            "https://eth.example:8443/…"
+        );
+        assert_eq!(shown_url("http://h/?key=SECRET"), "http://h/…");
     }
 }

@@ -1,5 +1,5 @@
 //! Deploying a dataset's governance (voting token, timelock, governor) and registering the
-//! dataset in a [`DatasetRegistry`](crate::bindings::DatasetRegistry), deploying the registry
+//! dataset in a `DatasetRegistry` contract, deploying the registry
 //! too unless one is given.
 
 use alloy::primitives::aliases::U48;
@@ -37,14 +37,17 @@ pub struct Deployment {
 impl Deployment {
     /// The chain this deployment lives on.
     pub fn chain_config(&self) -> ChainConfig {
-        ChainConfig { rpc_url: self.rpc_url.clone(), chain_id: self.chain_id }
+        ChainConfig {
+            rpc_url: self.rpc_url.clone(),
+            chain_id: self.chain_id,
+        }
     }
 }
 
 /// Settings of a dataset's governance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GovernanceParams {
-    /// Token name; `None` gives "<dataset name> votes".
+    /// Token name; `None` gives "`<dataset name>` votes".
     pub token_name: Option<String>,
     /// Token symbol.
     pub token_symbol: String,
@@ -80,7 +83,10 @@ impl Default for GovernanceParams {
 impl GovernanceParams {
     fn validate(&self) -> Result<()> {
         let bad = |what: &str, reason: &str| {
-            Err(DaoError::InvalidParam { what: what.to_owned(), reason: reason.to_owned() })
+            Err(DaoError::InvalidParam {
+                what: what.to_owned(),
+                reason: reason.to_owned(),
+            })
         };
         if self.voting_period == 0 {
             return bad("voting period", "it must be at least 1 block");
@@ -151,7 +157,9 @@ pub async fn deploy(chain: &Chain, params: &DeployParams) -> Result<DeployOutcom
         }
         None => {
             let tx = deploy_registry(chain).await?;
-            let r = tx.contract_address.expect("deployment receipts carry the address");
+            let r = tx
+                .contract_address
+                .expect("deployment receipts carry the address");
             txs.push(tx);
             r
         }
@@ -161,7 +169,10 @@ pub async fn deploy(chain: &Chain, params: &DeployParams) -> Result<DeployOutcom
     let p = chain.checked().await?;
     let reg = DatasetRegistry::new(registry, p);
     let (tx, receipt) = chain
-        .send_with_receipt("register dataset", reg.register(params.name.clone(), gov.timelock))
+        .send_with_receipt(
+            "register dataset",
+            reg.register(params.name.clone(), gov.timelock),
+        )
         .await?;
     txs.push(tx);
     let dataset_id = registered_id(&receipt)?;
@@ -184,7 +195,9 @@ pub async fn deploy(chain: &Chain, params: &DeployParams) -> Result<DeployOutcom
 /// Deploys a new, empty `DatasetRegistry`; the record's `contract_address` is its address.
 pub async fn deploy_registry(chain: &Chain) -> Result<TxRecord> {
     let p = chain.checked().await?;
-    chain.send("deploy DatasetRegistry", DatasetRegistry::deploy_builder(p)).await
+    chain
+        .send("deploy DatasetRegistry", DatasetRegistry::deploy_builder(p))
+        .await
 }
 
 /// Deploys a token, a timelock and a governor wired together: the governor is the timelock's
@@ -198,7 +211,10 @@ pub async fn deploy_governance(
     let me = chain.require_sender("deploy")?;
     let p = chain.checked().await?;
     let mut txs = Vec::new();
-    let token_name = params.token_name.clone().unwrap_or_else(|| format!("{dataset_name} votes"));
+    let token_name = params
+        .token_name
+        .clone()
+        .unwrap_or_else(|| format!("{dataset_name} votes"));
     let supply = U256::from(params.supply) * U256::from(10u64).pow(U256::from(18u64));
     let tx = chain
         .send(
@@ -259,14 +275,28 @@ pub async fn deploy_governance(
             ),
         });
     }
-    Ok((GovernanceAddresses { token, timelock, governor, start_block }, txs))
+    Ok((
+        GovernanceAddresses {
+            token,
+            timelock,
+            governor,
+            start_block,
+        },
+        txs,
+    ))
 }
 
 /// Checks that `registry` is a `DatasetRegistry` on this chain.
 pub(crate) async fn check_registry(chain: &Chain, registry: Address) -> Result<()> {
     let p = chain.checked().await?;
-    let code = p.get_code_at(registry).await.map_err(|e| chain.rpc_error("reading the registry's code", e))?;
-    let not_registry = |detail: String| DaoError::Deploy { contract: "DatasetRegistry".to_owned(), detail };
+    let code = p
+        .get_code_at(registry)
+        .await
+        .map_err(|e| chain.rpc_error("reading the registry's code", e))?;
+    let not_registry = |detail: String| DaoError::Deploy {
+        contract: "DatasetRegistry".to_owned(),
+        detail,
+    };
     if code.is_empty() {
         return Err(not_registry(format!(
             "there is no contract at {registry} on chain {}; check the address and the chain",
@@ -277,7 +307,11 @@ pub(crate) async fn check_registry(chain: &Chain, registry: Address) -> Result<(
         .count()
         .call()
         .await
-        .map_err(|e| not_registry(format!("{registry} does not answer like a DatasetRegistry: {e}")))?;
+        .map_err(|e| {
+            not_registry(format!(
+                "{registry} does not answer like a DatasetRegistry: {e}"
+            ))
+        })?;
     Ok(())
 }
 
@@ -300,4 +334,66 @@ pub(crate) fn registered_id(receipt: &alloy::rpc::types::TransactionReceipt) -> 
             contract: "DatasetRegistry".to_owned(),
             detail: "registering succeeded but emitted no DatasetRegistered event".to_owned(),
         })
+}
+
+/// Blocks searched back from a dataset's registration for its timelock's role grants.
+const ATTACH_LOOKBACK: u64 = 100_000;
+
+/// The [`Deployment`] of a dataset someone else deployed, found from the registry alone
+/// (for a clone that wants to vote): the timelock is the dataset's governance, the governor is
+/// the account the timelock made its proposer (from the `RoleGranted` events of its
+/// deployment, searched back from the dataset's registration), and the token is the
+/// governor's. The RPC URL recorded is `chain`'s.
+pub async fn attach(chain: &Chain, registry: Address, dataset_id: u64) -> Result<Deployment> {
+    check_registry(chain, registry).await?;
+    let info = crate::registry::dataset(chain, registry, dataset_id).await?;
+    let p = chain.checked().await?;
+    let timelock = TimelockController::new(info.governance, p);
+    let err = |e| chain.contract_error("reading the dataset's governance", e);
+    let proposer_role = timelock.PROPOSER_ROLE().call().await.map_err(err)?;
+    let filter = alloy::rpc::types::Filter::new()
+        .address(info.governance)
+        .event_signature(
+            <TimelockController::RoleGranted as alloy::sol_types::SolEvent>::SIGNATURE_HASH,
+        )
+        .topic1(proposer_role);
+    let from = info.created_block.saturating_sub(ATTACH_LOOKBACK);
+    let logs = chain
+        .logs("finding the governor", &filter, from, info.created_block)
+        .await?;
+    let not_found = || DaoError::Deploy {
+        contract: "DatasetGovernor".to_owned(),
+        detail: format!(
+            "dataset {dataset_id}'s governance {} granted no proposer role within {ATTACH_LOOKBACK} \
+             blocks before its registration; it is not a colony governance, so give the \
+             governor's address yourself",
+            info.governance
+        ),
+    };
+    // The latest grant wins (a governance may have been re-pointed).
+    let (governor, start_block) = logs
+        .iter()
+        .rev()
+        .find_map(|l| {
+            let ev = l.log_decode::<TimelockController::RoleGranted>().ok()?;
+            Some((ev.inner.data.account, l.block_number.unwrap_or(from)))
+        })
+        .ok_or_else(not_found)?;
+    let gov = DatasetGovernor::new(governor, p);
+    let token = gov.token().call().await.map_err(|_| not_found())?;
+    let governed = gov.timelock().call().await.map_err(|_| not_found())?;
+    if governed != info.governance {
+        return Err(not_found());
+    }
+    Ok(Deployment {
+        chain_id: chain.chain_id(),
+        rpc_url: chain.rpc_url().to_owned(),
+        name: info.name,
+        registry,
+        dataset_id,
+        token,
+        timelock: info.governance,
+        governor,
+        start_block,
+    })
 }

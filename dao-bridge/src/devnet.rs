@@ -35,7 +35,10 @@ const DEV_KEYS: [&str; 4] = [
 pub fn dev_signer(index: usize) -> Result<Signer> {
     let key = DEV_KEYS.get(index).ok_or_else(|| DaoError::InvalidParam {
         what: "dev account index".to_owned(),
-        reason: format!("{index} is out of range; anvil's dev accounts here are 0 to {}", DEV_KEYS.len() - 1),
+        reason: format!(
+            "{index} is out of range; anvil's dev accounts here are 0 to {}",
+            DEV_KEYS.len() - 1
+        ),
     })?;
     Signer::from_private_key_hex(key)
 }
@@ -55,7 +58,12 @@ pub struct DevnetOptions {
 
 impl Default for DevnetOptions {
     fn default() -> Self {
-        Self { port: None, chain_id: DEVNET_CHAIN_ID, state_file: None, block_time: None }
+        Self {
+            port: None,
+            chain_id: DEVNET_CHAIN_ID,
+            state_file: None,
+            block_time: None,
+        }
     }
 }
 
@@ -101,19 +109,27 @@ impl Devnet {
 
     async fn spawn_on(binary: &Path, port: u16, options: &DevnetOptions) -> Result<Self> {
         let mut cmd = Command::new(binary);
-        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--quiet"])
-            .args(["--chain-id", &options.chain_id.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--quiet",
+        ])
+        .args(["--chain-id", &options.chain_id.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         if let Some(state) = &options.state_file {
             cmd.arg("--state").arg(state);
         }
         if let Some(secs) = options.block_time {
             cmd.args(["--block-time", &secs.to_string()]);
         }
-        let mut child =
-            cmd.spawn().map_err(|source| DaoError::AnvilSpawn { path: binary.to_owned(), source })?;
+        let mut child = cmd.spawn().map_err(|source| DaoError::AnvilSpawn {
+            path: binary.to_owned(),
+            source,
+        })?;
         let stderr = Arc::new(Mutex::new(String::new()));
         if let Some(mut pipe) = child.stderr.take() {
             let sink = Arc::clone(&stderr);
@@ -130,9 +146,15 @@ impl Devnet {
                 }
             });
         }
-        let config =
-            ChainConfig { rpc_url: format!("http://127.0.0.1:{port}"), chain_id: options.chain_id };
-        let mut devnet = Self { child: Some(child), config, binary: binary.to_owned() };
+        let config = ChainConfig {
+            rpc_url: format!("http://127.0.0.1:{port}"),
+            chain_id: options.chain_id,
+        };
+        let mut devnet = Self {
+            child: Some(child),
+            config,
+            binary: binary.to_owned(),
+        };
         let started = Instant::now();
         loop {
             if let Some(child) = devnet.child.as_mut()
@@ -186,19 +208,45 @@ impl Devnet {
 
     /// Waits until anvil exits (e.g. for a foreground `colony dao devnet`).
     pub fn wait(mut self) -> std::io::Result<std::process::ExitStatus> {
-        let mut child = self.child.take().expect("devnet has a child until detached");
+        let mut child = self
+            .child
+            .take()
+            .expect("devnet has a child until detached");
         child.wait()
     }
 }
 
 impl Drop for Devnet {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            stop(child);
         }
     }
 }
+
+/// Stops anvil: politely first (SIGTERM, so that it writes its `--state` file), then for good
+/// after [`STOP_GRACE`].
+fn stop(mut child: Child) {
+    if cfg!(unix) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < STOP_GRACE {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// How long anvil gets to exit after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Finds the anvil binary: `$COLONY_ANVIL`, then the platform package that
 /// `npm ci --prefix dao-bridge` installs (`dao-bridge/node_modules/@foundry-rs/anvil-<os>-<arch>/bin/anvil`,
@@ -229,12 +277,19 @@ pub fn find_anvil() -> Result<PathBuf> {
     }
     if let Some(package) = &package {
         for root in &roots {
-            let candidate = root.join("node_modules/@foundry-rs").join(package).join("bin").join(exe);
+            let candidate = root
+                .join("node_modules/@foundry-rs")
+                .join(package)
+                .join("bin")
+                .join(exe);
             if candidate.is_file() {
                 return Ok(candidate);
             }
         }
-        searched.push(format!("node_modules/@foundry-rs/{package}/bin/{exe} under {}", roots[0].display()));
+        searched.push(format!(
+            "node_modules/@foundry-rs/{package}/bin/{exe} under {}",
+            roots[0].display()
+        ));
     }
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
@@ -245,7 +300,9 @@ pub fn find_anvil() -> Result<PathBuf> {
         }
     }
     searched.push("PATH".to_owned());
-    Err(DaoError::AnvilNotFound { searched: searched.join(", ") })
+    Err(DaoError::AnvilNotFound {
+        searched: searched.join(", "),
+    })
 }
 
 /// The npm platform package anvil ships its binary in, for this OS and CPU.
@@ -265,10 +322,11 @@ fn platform_package() -> Option<String> {
 }
 
 fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| DaoError::AnvilNotReady {
-        url: "http://127.0.0.1:0".to_owned(),
-        detail: format!("no free loopback port: {e}"),
-    })?;
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| DaoError::AnvilNotReady {
+            url: "http://127.0.0.1:0".to_owned(),
+            detail: format!("no free loopback port: {e}"),
+        })?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     Ok(port)
 }
@@ -279,7 +337,11 @@ fn free_port() -> Result<u16> {
 pub async fn advance(chain: &Chain, blocks: u64, seconds: u64) -> Result<u64> {
     let p = chain.checked().await?;
     let not_dev = |e| match chain.rpc_error("advancing the dev chain", e) {
-        DaoError::Rpc { action, url, detail } => DaoError::Rpc {
+        DaoError::Rpc {
+            action,
+            url,
+            detail,
+        } => DaoError::Rpc {
             action,
             url,
             detail: format!("{detail} (moving time works only on a local dev chain such as anvil)"),
@@ -300,4 +362,27 @@ pub async fn advance(chain: &Chain, blocks: u64, seconds: u64) -> Result<u64> {
             .map_err(not_dev)?;
     }
     chain.block_number().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_anvil_names_the_setup_command() {
+        let msg = DaoError::AnvilNotFound {
+            searched: "PATH".to_owned(),
+        }
+        .to_string();
+        assert!(msg.contains("npm ci --prefix dao-bridge"), "{msg}");
+    }
+
+    #[test]
+    fn dev_accounts_are_anvils() {
+        assert_eq!(
+            dev_signer(0).unwrap().address().to_string(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
+        assert!(dev_signer(9).is_err());
+    }
 }

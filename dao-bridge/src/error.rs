@@ -103,7 +103,9 @@ pub enum DaoError {
         reason: String,
     },
     /// A transaction was mined but failed.
-    #[error("{action}: transaction {tx_hash} was mined but failed (status 0); check the call and its gas")]
+    #[error(
+        "{action}: transaction {tx_hash} was mined but failed (status 0); check the call and its gas"
+    )]
     TxFailed {
         /// What was being done.
         action: String,
@@ -128,7 +130,9 @@ pub enum DaoError {
         action: String,
     },
     /// No key source was configured.
-    #[error("no signing key: set the ETH_PRIVATE_KEY environment variable or pass `--keystore PATH`")]
+    #[error(
+        "no signing key: set the ETH_PRIVATE_KEY environment variable or pass `--keystore PATH`"
+    )]
     MissingKey,
     /// The private key in ETH_PRIVATE_KEY is malformed (the key itself is never shown).
     #[error(
@@ -165,7 +169,9 @@ pub enum DaoError {
         source: std::io::Error,
     },
     /// No dataset with this id in the registry.
-    #[error("the registry at {registry} has no dataset {dataset_id}; check the dataset id and the registry address")]
+    #[error(
+        "the registry at {registry} has no dataset {dataset_id}; check the dataset id and the registry address"
+    )]
     UnknownDataset {
         /// The registry.
         registry: Address,
@@ -195,7 +201,9 @@ pub enum DaoError {
         matches: usize,
     },
     /// A proposal is not one of ours (it does not call `setHead` on the registry).
-    #[error("proposal {proposal_id} does not set a dataset head; colony only handles setHead proposals")]
+    #[error(
+        "proposal {proposal_id} does not set a dataset head; colony only handles setHead proposals"
+    )]
     NotAHeadProposal {
         /// The proposal.
         proposal_id: U256,
@@ -212,6 +220,12 @@ pub enum DaoError {
         local: B256,
         /// The root on chain.
         anchored: B256,
+    },
+    /// The action is not possible yet (a delay has to pass first).
+    #[error("{detail}")]
+    NotYet {
+        /// What has to pass, and until when.
+        detail: String,
     },
     /// A parameter was out of range.
     #[error("invalid {what}: {reason}")]

@@ -29,7 +29,11 @@ pub struct HeadUpdate {
 impl HeadUpdate {
     /// A head from raw bytes, as the store hands them out.
     pub fn new(root: [u8; 32], commit: [u8; 20], locator: impl Into<String>) -> Self {
-        Self { root: B256::from(root), commit: FixedBytes::from(commit), locator: locator.into() }
+        Self {
+            root: B256::from(root),
+            commit: FixedBytes::from(commit),
+            locator: locator.into(),
+        }
     }
 }
 
@@ -263,7 +267,9 @@ pub async fn delegate(chain: &Chain, dep: &Deployment, to: Option<Address>) -> R
     let me = chain.require_sender("delegate")?;
     let p = chain.checked().await?;
     let token = DatasetToken::new(dep.token, p);
-    chain.send("delegate", token.delegate(to.unwrap_or(me))).await
+    chain
+        .send("delegate", token.delegate(to.unwrap_or(me)))
+        .await
 }
 
 /// Proposes moving the dataset's head to `head`. An empty `description` gets a generated one.
@@ -305,7 +311,11 @@ pub async fn propose_head(
         .call()
         .await
         .map_err(|e| chain.contract_error("propose", e))?;
-    let existing = governor.proposalSnapshot(id).call().await.map_err(|e| chain.contract_error("propose", e))?;
+    let existing = governor
+        .proposalSnapshot(id)
+        .call()
+        .await
+        .map_err(|e| chain.contract_error("propose", e))?;
     if existing != U256::ZERO {
         return Err(DaoError::InvalidParam {
             what: "proposal".to_owned(),
@@ -315,8 +325,12 @@ pub async fn propose_head(
             ),
         });
     }
-    let (tx, receipt) =
-        chain.send_with_receipt("propose", governor.propose(targets, values, calldatas, description)).await?;
+    let (tx, receipt) = chain
+        .send_with_receipt(
+            "propose",
+            governor.propose(targets, values, calldatas, description),
+        )
+        .await?;
     let created = receipt
         .inner
         .logs()
@@ -339,20 +353,31 @@ pub async fn propose_head(
 pub async fn vote(
     chain: &Chain,
     dep: &Deployment,
-    id: U256,
+    proposal: impl Into<ProposalRef>,
     support: Support,
     reason: Option<&str>,
 ) -> Result<Voted> {
     chain.require_sender("vote")?;
+    let id = match proposal.into() {
+        ProposalRef::Id(id) => id,
+        ProposalRef::Typed(q) => resolve_proposal(chain, dep, &q).await?,
+    };
     let p = chain.checked().await?;
     let governor = DatasetGovernor::new(dep.governor, p);
     let (tx, receipt) = match reason {
         Some(r) if !r.is_empty() => {
             chain
-                .send_with_receipt("vote", governor.castVoteWithReason(id, support.as_u8(), r.to_owned()))
+                .send_with_receipt(
+                    "vote",
+                    governor.castVoteWithReason(id, support.as_u8(), r.to_owned()),
+                )
                 .await?
         }
-        _ => chain.send_with_receipt("vote", governor.castVote(id, support.as_u8())).await?,
+        _ => {
+            chain
+                .send_with_receipt("vote", governor.castVote(id, support.as_u8()))
+                .await?
+        }
     };
     let weight = receipt
         .inner
@@ -365,9 +390,14 @@ pub async fn vote(
 }
 
 /// Queues a passed proposal in the timelock.
-pub async fn queue(chain: &Chain, dep: &Deployment, id: U256) -> Result<Queued> {
+pub async fn queue(
+    chain: &Chain,
+    dep: &Deployment,
+    proposal: impl Into<ProposalRef>,
+) -> Result<Queued> {
     chain.require_sender("queue")?;
-    let created = find_proposal(chain, dep, id).await?;
+    let (_, created) = find_ref(chain, dep, proposal.into()).await?;
+    let id = created.proposalId;
     let p = chain.checked().await?;
     let governor = DatasetGovernor::new(dep.governor, p);
     let call = governor.queue(
@@ -377,27 +407,46 @@ pub async fn queue(chain: &Chain, dep: &Deployment, id: U256) -> Result<Queued> 
         keccak256(created.description.as_bytes()),
     );
     let tx = chain.send("queue", call).await?;
-    let eta = governor.proposalEta(id).call().await.map_err(|e| chain.contract_error("queue", e))?;
-    Ok(Queued { eta: eta.saturating_to(), tx })
+    let eta = governor
+        .proposalEta(id)
+        .call()
+        .await
+        .map_err(|e| chain.contract_error("queue", e))?;
+    Ok(Queued {
+        eta: eta.saturating_to(),
+        tx,
+    })
 }
 
 /// Executes a queued proposal whose timelock delay has passed; the head moves.
-pub async fn execute(chain: &Chain, dep: &Deployment, id: U256) -> Result<TxRecord> {
+pub async fn execute(
+    chain: &Chain,
+    dep: &Deployment,
+    proposal: impl Into<ProposalRef>,
+) -> Result<TxRecord> {
     chain.require_sender("execute")?;
-    let created = find_proposal(chain, dep, id).await?;
+    let (_, created) = find_ref(chain, dep, proposal.into()).await?;
+    let id = created.proposalId;
     let p = chain.checked().await?;
     let governor = DatasetGovernor::new(dep.governor, p);
-    let state = governor.state(id).call().await.map_err(|e| chain.contract_error("execute", e))?;
+    let state = governor
+        .state(id)
+        .call()
+        .await
+        .map_err(|e| chain.contract_error("execute", e))?;
     if ProposalState::from_u8(state) == ProposalState::Queued {
-        let eta: u64 =
-            governor.proposalEta(id).call().await.map_err(|e| chain.contract_error("execute", e))?.saturating_to();
+        let eta: u64 = governor
+            .proposalEta(id)
+            .call()
+            .await
+            .map_err(|e| chain.contract_error("execute", e))?
+            .saturating_to();
         let now = chain.latest_timestamp().await?;
         if now < eta {
-            return Err(DaoError::InvalidParam {
-                what: "execute".to_owned(),
-                reason: format!(
-                    "proposal {id} is queued but its timelock delay has not passed: it can run at \
-                     {eta} (Unix time), the chain is at {now}, {} s to go",
+            return Err(DaoError::NotYet {
+                detail: format!(
+                    "proposal {id} is queued but its timelock delay has not passed: it can be \
+                     executed at {eta} (Unix time), the chain is at {now}; try again in {} s",
                     eta - now
                 ),
             });
@@ -424,17 +473,70 @@ pub async fn proposals(chain: &Chain, dep: &Deployment) -> Result<Vec<ProposalIn
 
 /// One proposal, found by its full id (decimal or 0x-hex) or a unique leading part of its
 /// decimal id (at least 4 digits), as a user types it.
-pub async fn proposal(chain: &Chain, dep: &Deployment, query: &str) -> Result<ProposalInfo> {
-    let id = resolve_proposal(chain, dep, query).await?;
-    let (block, ev) = find_created(chain, dep, id).await?;
+pub async fn proposal(
+    chain: &Chain,
+    dep: &Deployment,
+    proposal: impl Into<ProposalRef>,
+) -> Result<ProposalInfo> {
+    let (block, ev) = find_ref(chain, dep, proposal.into()).await?;
     info(chain, dep, block, ev).await
+}
+
+/// A proposal as the CLI names it: its full id, or what the user typed (see
+/// [`resolve_proposal`]). `vote`, `queue`, `execute` and `proposal` take either.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposalRef {
+    /// The full id.
+    Id(U256),
+    /// Typed by a user: a full id in decimal or 0x-hex, or a unique leading part (at least
+    /// 4 digits) of a decimal id.
+    Typed(String),
+}
+
+impl From<U256> for ProposalRef {
+    fn from(id: U256) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl From<&str> for ProposalRef {
+    fn from(s: &str) -> Self {
+        Self::Typed(s.to_owned())
+    }
+}
+
+impl From<&String> for ProposalRef {
+    fn from(s: &String) -> Self {
+        Self::Typed(s.clone())
+    }
+}
+
+impl From<String> for ProposalRef {
+    fn from(s: String) -> Self {
+        Self::Typed(s)
+    }
+}
+
+async fn find_ref(
+    chain: &Chain,
+    dep: &Deployment,
+    r: ProposalRef,
+) -> Result<(u64, DatasetGovernor::ProposalCreated)> {
+    let id = match r {
+        ProposalRef::Id(id) => id,
+        ProposalRef::Typed(q) => resolve_proposal(chain, dep, &q).await?,
+    };
+    find_created(chain, dep, id).await
 }
 
 /// The full proposal id for what a user typed: a full id (decimal or 0x-hex) or a unique
 /// leading part (at least 4 digits) of a decimal id.
 pub async fn resolve_proposal(chain: &Chain, dep: &Deployment, query: &str) -> Result<U256> {
     let q = query.trim();
-    let unknown = || DaoError::UnknownProposal { query: q.to_owned(), governor: dep.governor };
+    let unknown = || DaoError::UnknownProposal {
+        query: q.to_owned(),
+        governor: dep.governor,
+    };
     if (q.len() >= 4 && q.bytes().all(|b| b.is_ascii_digit())) || q.starts_with("0x") {
         let exact = q.parse::<U256>().ok();
         let created = all_created(chain, dep).await?;
@@ -446,12 +548,18 @@ pub async fn resolve_proposal(chain: &Chain, dep: &Deployment, query: &str) -> R
         if q.starts_with("0x") {
             return Err(unknown());
         }
-        let matches: Vec<U256> =
-            created.iter().map(|(_, c)| c.proposalId).filter(|id| id.to_string().starts_with(q)).collect();
+        let matches: Vec<U256> = created
+            .iter()
+            .map(|(_, c)| c.proposalId)
+            .filter(|id| id.to_string().starts_with(q))
+            .collect();
         return match matches.len() {
             0 => Err(unknown()),
             1 => Ok(matches[0]),
-            n => Err(DaoError::AmbiguousProposal { query: q.to_owned(), matches: n }),
+            n => Err(DaoError::AmbiguousProposal {
+                query: q.to_owned(),
+                matches: n,
+            }),
         };
     }
     Err(unknown())
@@ -464,12 +572,38 @@ pub async fn status(chain: &Chain, dep: &Deployment) -> Result<DaoStatus> {
     let governor = DatasetGovernor::new(dep.governor, p);
     let timelock = TimelockController::new(dep.timelock, p);
     let err = |e| chain.contract_error("reading the governance settings", e);
-    let voting_delay = governor.votingDelay().call().await.map_err(err)?.saturating_to();
-    let voting_period = governor.votingPeriod().call().await.map_err(err)?.saturating_to();
-    let quorum_percent = governor.quorumNumerator_0().call().await.map_err(err)?.saturating_to();
-    let timelock_delay = timelock.getMinDelay().call().await.map_err(err)?.saturating_to();
+    let voting_delay = governor
+        .votingDelay()
+        .call()
+        .await
+        .map_err(err)?
+        .saturating_to();
+    let voting_period = governor
+        .votingPeriod()
+        .call()
+        .await
+        .map_err(err)?
+        .saturating_to();
+    let quorum_percent = governor
+        .quorumNumerator_1()
+        .call()
+        .await
+        .map_err(err)?
+        .saturating_to();
+    let timelock_delay = timelock
+        .getMinDelay()
+        .call()
+        .await
+        .map_err(err)?
+        .saturating_to();
     let my_votes = match chain.sender() {
-        Some(me) => Some(DatasetToken::new(dep.token, p).getVotes(me).call().await.map_err(err)?),
+        Some(me) => Some(
+            DatasetToken::new(dep.token, p)
+                .getVotes(me)
+                .call()
+                .await
+                .map_err(err)?,
+        ),
         None => None,
     };
     let head = match registry::head(chain, dep.registry, dep.dataset_id).await {
@@ -503,29 +637,41 @@ fn set_head_calldata(dataset_id: u64, head: &HeadUpdate) -> Bytes {
     .into()
 }
 
-async fn all_created(chain: &Chain, dep: &Deployment) -> Result<Vec<(u64, DatasetGovernor::ProposalCreated)>> {
+async fn all_created(
+    chain: &Chain,
+    dep: &Deployment,
+) -> Result<Vec<(u64, DatasetGovernor::ProposalCreated)>> {
     let to = chain.block_number().await?;
-    let filter = Filter::new().address(dep.governor).event_signature(DatasetGovernor::ProposalCreated::SIGNATURE_HASH);
-    let logs = chain.logs("listing proposals", &filter, dep.start_block, to).await?;
+    let filter = Filter::new()
+        .address(dep.governor)
+        .event_signature(DatasetGovernor::ProposalCreated::SIGNATURE_HASH);
+    let logs = chain
+        .logs("listing proposals", &filter, dep.start_block, to)
+        .await?;
     Ok(logs
         .iter()
         .filter_map(|l| {
             let block = l.block_number.unwrap_or_default();
-            l.log_decode::<DatasetGovernor::ProposalCreated>().ok().map(|d| (block, d.inner.data))
+            l.log_decode::<DatasetGovernor::ProposalCreated>()
+                .ok()
+                .map(|d| (block, d.inner.data))
         })
         .collect())
 }
 
-async fn find_created(chain: &Chain, dep: &Deployment, id: U256) -> Result<(u64, DatasetGovernor::ProposalCreated)> {
+async fn find_created(
+    chain: &Chain,
+    dep: &Deployment,
+    id: U256,
+) -> Result<(u64, DatasetGovernor::ProposalCreated)> {
     all_created(chain, dep)
         .await?
         .into_iter()
         .find(|(_, c)| c.proposalId == id)
-        .ok_or_else(|| DaoError::UnknownProposal { query: id.to_string(), governor: dep.governor })
-}
-
-async fn find_proposal(chain: &Chain, dep: &Deployment, id: U256) -> Result<DatasetGovernor::ProposalCreated> {
-    find_created(chain, dep, id).await.map(|(_, c)| c)
+        .ok_or_else(|| DaoError::UnknownProposal {
+            query: id.to_string(),
+            governor: dep.governor,
+        })
 }
 
 async fn info(
@@ -542,10 +688,18 @@ async fn info(
     let votes = governor.proposalVotes(id).call().await.map_err(err)?;
     let vote_start: u64 = ev.voteStart.saturating_to();
     // quorum() needs a past timepoint; before the snapshot, show the quorum as of now.
-    let latest = p.get_block_number().await.map_err(|e| chain.rpc_error("reading the block number", e))?;
+    let latest = p
+        .get_block_number()
+        .await
+        .map_err(|e| chain.rpc_error("reading the block number", e))?;
     let at = U256::from(vote_start.min(latest.saturating_sub(1)));
     let quorum = governor.quorum(at).call().await.map_err(err)?;
-    let eta: u64 = governor.proposalEta(id).call().await.map_err(err)?.saturating_to();
+    let eta: u64 = governor
+        .proposalEta(id)
+        .call()
+        .await
+        .map_err(err)?
+        .saturating_to();
     let head = decode_head(dep, &ev);
     Ok(ProposalInfo {
         id,
@@ -569,7 +723,7 @@ fn decode_head(dep: &Deployment, ev: &DatasetGovernor::ProposalCreated) -> Optio
         return None;
     }
     let call = DatasetRegistry::setHeadCall::abi_decode(ev.calldatas.first()?).ok()?;
-    (call.id == U256::from(dep.dataset_id)).then(|| HeadUpdate {
+    (call.id == U256::from(dep.dataset_id)).then_some(HeadUpdate {
         root: call.root,
         commit: call.commit,
         locator: call.locator,

@@ -7,19 +7,21 @@
 //! | command | call |
 //! |---|---|
 //! | `dao devnet` | [`devnet::Devnet::spawn`] (+ [`devnet::advance`] to move time) |
-//! | `dao deploy` | [`deploy::deploy`] |
+//! | `dao deploy` | [`deploy::deploy`] (joining someone else's dataset: [`deploy::attach`]) |
 //! | `dao delegate` | [`governance::delegate`] |
 //! | `dao propose` | [`governance::propose_head`] |
-//! | `dao vote` | [`governance::resolve_proposal`] then [`governance::vote`] |
+//! | `dao vote` | [`governance::vote`] (takes the id as typed: full, or a unique leading part) |
 //! | `dao queue` / `dao execute` | [`governance::queue`] / [`governance::execute`] |
 //! | `dao status` | [`governance::status`] |
 //! | `dao head` | [`registry::head`] (history: [`registry::head_history`]) |
 //! | `dao verify` | [`registry::verify_root`] |
 //! | `fork --dao` | [`registry::register_fork`] |
 //! | `lineage` | [`registry::lineage`] |
+//! | `clone --from-chain` | [`registry::head`] (root + locator), [`deploy::attach`] (to vote later) |
 //!
 //! Connect first with [`chain::Chain::connect`] (read-only) or
-//! [`chain::Chain::connect_with_signer`] (key from [`signer::Signer::load`]); the chain id is
+//! [`chain::Chain::connect_with_signer`] (key from [`signer::Signer::load_for`], which falls
+//! back to anvil's dev account on the dev chain only); the chain id is
 //! checked on connect and again before every operation. The contracts' compiled artifacts are
 //! committed in `dao-bridge/artifacts/`, so building this crate needs no Node.
 
@@ -33,9 +35,11 @@ pub mod registry;
 mod revert;
 pub mod signer;
 
+pub use alloy::primitives::{Address, B256, FixedBytes, U256};
 pub use chain::{Chain, ChainConfig, TxRecord};
 pub use deploy::{DeployOutcome, DeployParams, Deployment, GovernanceParams};
+pub use devnet::{Devnet, DevnetOptions};
 pub use error::{DaoError, Result};
-pub use governance::{HeadUpdate, ProposalState, Support};
+pub use governance::{HeadUpdate, ProposalRef, ProposalState, Support};
 pub use registry::{AnchoredHead, DatasetInfo, ForkParams};
 pub use signer::{KeySource, Password, PasswordSource, Signer};

@@ -92,7 +92,9 @@ pub async fn head(chain: &Chain, registry: Address, dataset_id: u64) -> Result<A
         .await
         .map_err(|e| map_unknown(chain, registry, dataset_id, "reading the head", e))?;
     if h.root == B256::ZERO {
-        return Err(DaoError::NoHead { dataset_id: U256::from(dataset_id) });
+        return Err(DaoError::NoHead {
+            dataset_id: U256::from(dataset_id),
+        });
     }
     // The locator lives in the HeadSet event of the block the head was set in.
     let events = head_events(chain, registry, dataset_id, h.headBlock, h.headBlock).await?;
@@ -113,7 +115,11 @@ pub async fn head(chain: &Chain, registry: Address, dataset_id: u64) -> Result<A
 }
 
 /// Every head the dataset has had, oldest first (from `HeadSet` events).
-pub async fn head_history(chain: &Chain, registry: Address, dataset_id: u64) -> Result<Vec<HeadEvent>> {
+pub async fn head_history(
+    chain: &Chain,
+    registry: Address,
+    dataset_id: u64,
+) -> Result<Vec<HeadEvent>> {
     let info = dataset(chain, registry, dataset_id).await?;
     let to = chain.block_number().await?;
     head_events(chain, registry, dataset_id, info.created_block, to).await
@@ -132,7 +138,14 @@ pub async fn dataset(chain: &Chain, registry: Address, dataset_id: u64) -> Resul
         .address(registry)
         .event_signature(DatasetRegistry::DatasetRegistered::SIGNATURE_HASH)
         .topic1(B256::from(U256::from(dataset_id)));
-    let logs = chain.logs("reading the dataset's registration", &filter, d.createdBlock, d.createdBlock).await?;
+    let logs = chain
+        .logs(
+            "reading the dataset's registration",
+            &filter,
+            d.createdBlock,
+            d.createdBlock,
+        )
+        .await?;
     let ev = logs
         .iter()
         .find_map(|l| l.log_decode::<DatasetRegistry::DatasetRegistered>().ok())
@@ -152,7 +165,11 @@ pub async fn dataset(chain: &Chain, registry: Address, dataset_id: u64) -> Resul
 }
 
 /// The dataset and its ancestors: `[dataset, parent, grandparent, …, origin]`.
-pub async fn lineage(chain: &Chain, registry: Address, dataset_id: u64) -> Result<Vec<DatasetInfo>> {
+pub async fn lineage(
+    chain: &Chain,
+    registry: Address,
+    dataset_id: u64,
+) -> Result<Vec<DatasetInfo>> {
     let mut out: Vec<DatasetInfo> = Vec::new();
     let mut next = Some(dataset_id);
     while let Some(id) = next {
@@ -169,7 +186,11 @@ pub async fn lineage(chain: &Chain, registry: Address, dataset_id: u64) -> Resul
 /// Registers a fork of `params.parent_id` in `registry` with a newly deployed governance of
 /// its own (token, timelock, governor; the sender gets the supply). The fork's head starts at
 /// its fork point.
-pub async fn register_fork(chain: &Chain, registry: Address, params: &ForkParams) -> Result<DeployOutcome> {
+pub async fn register_fork(
+    chain: &Chain,
+    registry: Address,
+    params: &ForkParams,
+) -> Result<DeployOutcome> {
     if params.name.trim().is_empty() {
         return Err(DaoError::InvalidParam {
             what: "fork name".to_owned(),
@@ -236,7 +257,12 @@ pub async fn set_head_direct(
     chain
         .send(
             "set head",
-            reg.setHead(U256::from(dataset_id), head.root, head.commit, head.locator.clone()),
+            reg.setHead(
+                U256::from(dataset_id),
+                head.root,
+                head.commit,
+                head.locator.clone(),
+            ),
         )
         .await
 }
@@ -272,7 +298,9 @@ async fn head_events(
         .address(registry)
         .event_signature(DatasetRegistry::HeadSet::SIGNATURE_HASH)
         .topic1(B256::from(U256::from(dataset_id)));
-    let logs = chain.logs("reading the head history", &filter, from, to).await?;
+    let logs = chain
+        .logs("reading the head history", &filter, from, to)
+        .await?;
     Ok(logs
         .iter()
         .filter_map(|l| {
@@ -297,8 +325,13 @@ fn map_unknown(
     action: &str,
     e: alloy::contract::Error,
 ) -> DaoError {
-    if e.as_decoded_error::<DatasetRegistry::UnknownDataset>().is_some() {
-        return DaoError::UnknownDataset { registry, dataset_id: U256::from(dataset_id) };
+    if e.as_decoded_error::<DatasetRegistry::UnknownDataset>()
+        .is_some()
+    {
+        return DaoError::UnknownDataset {
+            registry,
+            dataset_id: U256::from(dataset_id),
+        };
     }
     chain.contract_error(action, e)
 }

@@ -1,7 +1,7 @@
 //! Decoding of revert data into errors that say what happened and what to do.
 
 use alloy::primitives::{B256, U256};
-use alloy::sol_types::{Revert, Panic, SolError, SolInterface};
+use alloy::sol_types::{Panic, Revert, SolError, SolInterface};
 
 use crate::bindings::DatasetGovernor::DatasetGovernorErrors as Gov;
 use crate::bindings::DatasetRegistry::DatasetRegistryErrors as Reg;
@@ -19,7 +19,10 @@ pub(crate) fn decode(action: &str, data: &[u8]) -> DaoError {
             governance: e.governance,
         };
     }
-    DaoError::Reverted { action: action.to_owned(), reason: reason(data) }
+    DaoError::Reverted {
+        action: action.to_owned(),
+        reason: reason(data),
+    }
 }
 
 /// A human sentence for the revert data.
@@ -62,7 +65,10 @@ fn reason(data: &[u8]) -> String {
                 "the vote must be for, against or abstain".to_owned()
             }
             Gov::GovernorOnlyExecutor(e) => {
-                format!("{} is not the governor's executor (its timelock)", e.account)
+                format!(
+                    "{} is not the governor's executor (its timelock)",
+                    e.account
+                )
             }
             other => format!("{other:?}"),
         };
@@ -95,7 +101,10 @@ fn reason(data: &[u8]) -> String {
     if let Ok(p) = Panic::abi_decode(data) {
         return format!("panic: {p}");
     }
-    format!("unrecognised revert data 0x{}", alloy::primitives::hex::encode(data))
+    format!(
+        "unrecognised revert data 0x{}",
+        alloy::primitives::hex::encode(data)
+    )
 }
 
 /// The Governor's `expectedStates` bitmap as state names.
@@ -111,7 +120,11 @@ fn expected_states(bits: B256) -> Vec<String> {
 fn timelock_states(bits: B256) -> String {
     let bits = U256::from_be_bytes(bits.0);
     let names = ["Unset", "Waiting", "Ready", "Done"];
-    (0..4).filter(|i| bits.bit(*i)).map(|i| names[i]).collect::<Vec<_>>().join(" or ")
+    (0..4)
+        .filter(|i| bits.bit(*i))
+        .map(|i| names[i])
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// What to do when a proposal is in the wrong state.
@@ -124,7 +137,9 @@ fn hint(current: ProposalState, expected: &[String]) -> &'static str {
         ProposalState::Active if wants(ProposalState::Succeeded) => {
             "; the vote is still open, wait for its deadline"
         }
-        ProposalState::Defeated => "; the proposal did not pass (not enough for votes or no quorum)",
+        ProposalState::Defeated => {
+            "; the proposal did not pass (not enough for votes or no quorum)"
+        }
         ProposalState::Succeeded if wants(ProposalState::Queued) => "; queue it first",
         _ => "",
     }
@@ -160,6 +175,9 @@ mod tests {
         }
         .abi_encode();
         let msg = decode("vote", &data).to_string();
-        assert!(msg.contains("Pending") && msg.contains("Active") && msg.contains("voting delay"), "{msg}");
+        assert!(
+            msg.contains("Pending") && msg.contains("Active") && msg.contains("voting delay"),
+            "{msg}"
+        );
     }
 }

@@ -21,7 +21,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("address", &self.inner.address()).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("address", &self.inner.address())
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,10 +45,12 @@ impl Password {
 
     /// Reads the password from the first line of `path` (a trailing newline is not part of it).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|source| DaoError::PasswordFile { path: path.to_owned(), source })?,
-        );
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+            DaoError::PasswordFile {
+                path: path.to_owned(),
+                source,
+            }
+        })?);
         let line = text.lines().next().unwrap_or_default();
         Ok(Self::new(line.to_owned()))
     }
@@ -120,9 +124,23 @@ impl Signer {
         }
     }
 
+    /// Loads the key from `source`, except that on the local dev chain (chain id
+    /// [`DEVNET_CHAIN_ID`](crate::chain::DEVNET_CHAIN_ID)) with no key given at all (`Env` with
+    /// `ETH_PRIVATE_KEY` unset) it falls back to anvil's funded dev account 0, so that the
+    /// whole flow works on a devnet with no account anywhere. Never falls back elsewhere.
+    pub fn load_for(source: &KeySource, chain: &crate::chain::ChainConfig) -> Result<Self> {
+        match Self::load(source) {
+            Err(DaoError::MissingKey) if chain.chain_id == crate::chain::DEVNET_CHAIN_ID => {
+                crate::devnet::dev_signer(0)
+            }
+            other => other,
+        }
+    }
+
     /// Reads the key from the `ETH_PRIVATE_KEY` environment variable.
     pub fn from_env() -> Result<Self> {
-        let value = Zeroizing::new(std::env::var(PRIVATE_KEY_ENV).map_err(|_| DaoError::MissingKey)?);
+        let value =
+            Zeroizing::new(std::env::var(PRIVATE_KEY_ENV).map_err(|_| DaoError::MissingKey)?);
         Self::from_private_key_hex(&value)
     }
 
@@ -138,10 +156,14 @@ impl Signer {
         }
         let mut bytes = Zeroizing::new([0u8; 32]);
         alloy::primitives::hex::decode_to_slice(digits, bytes.as_mut_slice()).map_err(|_| {
-            DaoError::BadPrivateKey { reason: "not hexadecimal".to_owned() }
+            DaoError::BadPrivateKey {
+                reason: "not hexadecimal".to_owned(),
+            }
         })?;
         let inner = PrivateKeySigner::from_bytes(&B256::from(*bytes)).map_err(|_| {
-            DaoError::BadPrivateKey { reason: "zero or out of the curve's range".to_owned() }
+            DaoError::BadPrivateKey {
+                reason: "zero or out of the curve's range".to_owned(),
+            }
         })?;
         Ok(Self { inner })
     }
@@ -176,7 +198,10 @@ impl Signer {
             password.as_bytes(),
             Some(name),
         )
-        .map_err(|e| DaoError::Keystore { path: dir.join(name), detail: e.to_string() })?;
+        .map_err(|e| DaoError::Keystore {
+            path: dir.join(name),
+            detail: e.to_string(),
+        })?;
         Ok((Self { inner }, dir.join(name)))
     }
 
@@ -200,8 +225,30 @@ mod tests {
     fn debug_does_not_leak() {
         let s = Signer::from_private_key_hex(KEY).unwrap();
         let shown = format!("{s:?} {:?}", Password::new("hunter2".into()));
-        assert!(!shown.contains(&KEY[2..]) && !shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains(&s.address().to_string()), "{shown}");
+        assert!(
+            !shown.contains(&KEY[2..]) && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(
+            shown
+                .to_lowercase()
+                .contains(&s.address().to_string().to_lowercase()),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn dev_key_only_on_the_dev_chain() {
+        if std::env::var_os(PRIVATE_KEY_ENV).is_some() {
+            eprintln!("skipped: {PRIVATE_KEY_ENV} is set in this environment");
+            return;
+        }
+        let dev = crate::chain::ChainConfig::default();
+        let s = Signer::load_for(&KeySource::Env, &dev).unwrap();
+        assert_eq!(s.address(), crate::devnet::dev_signer(0).unwrap().address());
+        let mainnet = crate::chain::ChainConfig { chain_id: 1, ..dev };
+        let err = Signer::load_for(&KeySource::Env, &mainnet).unwrap_err();
+        assert!(matches!(err, DaoError::MissingKey), "{err}");
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::process::Command;
 #[test]
 fn committed_artifacts_match_a_fresh_compile() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let has_node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let has_node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let has_modules = root.join("node_modules/solc").is_dir()
         && root.join("node_modules/@openzeppelin/contracts").is_dir();
     if !has_node || !has_modules {

@@ -23,7 +23,9 @@ pub fn dev(i: usize) -> Signer {
 
 /// A connection sending as dev account `i`.
 pub async fn as_dev(d: &Devnet, i: usize) -> Chain {
-    Chain::connect_with_signer(d.config(), &dev(i)).await.expect("connect to anvil")
+    Chain::connect_with_signer(d.config(), &dev(i))
+        .await
+        .expect("connect to anvil")
 }
 
 /// Governance short enough for tests: 1-block delay, 10-block vote, 4 % quorum, 1 h timelock.
@@ -39,6 +41,13 @@ pub fn short_governance() -> GovernanceParams {
 
 /// Deploys a fresh registry and a dataset named `name` with [`short_governance`].
 pub async fn deploy_dataset(chain: &Chain, name: &str) -> Deployment {
-    let params = DeployParams { name: name.to_owned(), governance: short_governance(), registry: None };
-    deploy::deploy(chain, &params).await.expect("deploy").deployment
+    let params = DeployParams {
+        name: name.to_owned(),
+        governance: short_governance(),
+        registry: None,
+    };
+    deploy::deploy(chain, &params)
+        .await
+        .expect("deploy")
+        .deployment
 }
