@@ -113,11 +113,18 @@ fn chunk_and_store<R: Read>(
         let data = batch.data;
         let ranges = batch.chunks;
         consumed = ranges.last().map_or(0, |r| r.end);
-        file_hash.update(&data[..consumed]);
-        let hashes: Vec<Hash> = ranges
-            .par_iter()
-            .map(|r| Hash::of(&data[r.clone()]))
-            .collect();
+        // The whole-file hash and the chunk hashes run side by side.
+        let (hashes, ()): (Vec<Hash>, ()) = rayon::join(
+            || {
+                ranges
+                    .par_iter()
+                    .map(|r| Hash::of(&data[r.clone()]))
+                    .collect()
+            },
+            || {
+                file_hash.update_rayon(&data[..consumed]);
+            },
+        );
         let needed = sink.needed(&hashes)?;
         let records: Vec<_> = ranges
             .par_iter()
