@@ -19,7 +19,8 @@ fn frame(ids: std::ops::Range<i64>, edit: Option<(i64, i64, f64)>) -> DataFrame 
     let value: Vec<f64> = id
         .iter()
         .map(|&i| {
-            let v = ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+            let v =
+                ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
             match edit {
                 Some((lo, hi, d)) if i >= lo && i < hi => v * 1000.0 + d,
                 _ => v * 1000.0,
@@ -33,7 +34,10 @@ fn frame(ids: std::ops::Range<i64>, edit: Option<(i64, i64, f64)>) -> DataFrame 
             _ => CATEGORIES[(i % 8) as usize],
         })
         .collect();
-    let ts: Vec<i64> = id.iter().map(|&i| 1_700_000_000_000_000 + i * 1_000_000).collect();
+    let ts: Vec<i64> = id
+        .iter()
+        .map(|&i| 1_700_000_000_000_000 + i * 1_000_000)
+        .collect();
     let ts = Series::new("ts".into(), ts)
         .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
         .expect("cast");
@@ -67,22 +71,31 @@ fn main() {
     let t = Instant::now();
     match cmd {
         "gen" => {
-            let n: i64 = args.get(3).map(|s| s.parse().expect("ROWS")).unwrap_or(10_000_000);
+            let n: i64 = args
+                .get(3)
+                .map(|s| s.parse().expect("ROWS"))
+                .unwrap_or(10_000_000);
             std::fs::create_dir_all(dir).expect("mkdir");
             write(&mut frame(0..n, None), &v1);
             // v2 (ours): 1% of rows edited in one block + 0.5% appended.
             let mut df2 = frame(0..n, Some((n / 2, n / 2 + n / 100, 1.0)));
-            df2.vstack_mut(&frame(n..n + n / 200, None)).expect("append");
+            df2.vstack_mut(&frame(n..n + n / 200, None))
+                .expect("append");
             write(&mut df2, &v2);
             // v3 (theirs): another 0.5% block edited + 0.5% appended with other ids.
             let mut df3 = frame(0..n, Some((n / 10, n / 10 + n / 200, 2.0)));
-            df3.vstack_mut(&frame(2 * n..2 * n + n / 200, None)).expect("append");
+            df3.vstack_mut(&frame(2 * n..2 * n + n / 200, None))
+                .expect("append");
             write(&mut df3, &v3);
             println!("gen rows={n} secs={:.3}", t.elapsed().as_secs_f64());
         }
         "read" => {
-            let a = TableSource::from_path(&v1).and_then(|s| s.read()).expect("read v1");
-            let b = TableSource::from_path(&v2).and_then(|s| s.read()).expect("read v2");
+            let a = TableSource::from_path(&v1)
+                .and_then(|s| s.read())
+                .expect("read v1");
+            let b = TableSource::from_path(&v2)
+                .and_then(|s| s.read())
+                .expect("read v2");
             println!(
                 "read rows={}+{} secs={:.3}",
                 a.height(),

@@ -90,7 +90,9 @@ pub enum TableError {
         schema: usize,
     },
     /// A row given to resolve a conflict does not fit the merged schema.
-    #[error("the row given to resolve key {key} of `{name}` does not fit the merged table: {reason}")]
+    #[error(
+        "the row given to resolve key {key} of `{name}` does not fit the merged table: {reason}"
+    )]
     BadResolution {
         /// Name (path) of the merged table.
         name: String,

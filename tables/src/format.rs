@@ -285,6 +285,17 @@ impl TableSource {
     }
 }
 
+/// The polars engine a query runs on: `default` unless the environment variable
+/// `COLONY_TABLES_ENGINE` says `streaming`, `in-memory` or `auto`.
+fn engine(default: Engine) -> Engine {
+    match std::env::var("COLONY_TABLES_ENGINE").as_deref() {
+        Ok("streaming") => Engine::Streaming,
+        Ok("in-memory") => Engine::InMemory,
+        Ok("auto") => Engine::Auto,
+        _ => default,
+    }
+}
+
 /// Runs `lf`, which reads `sources`; if it fails, finds which source is unreadable and
 /// reports it by name, so that a malformed table is named even when the error surfaces
 /// mid-query.
@@ -293,12 +304,22 @@ pub(crate) fn collect_checked(
     sources: &[&TableSource],
     mode: ReadMode,
 ) -> Result<DataFrame> {
-    match lf.collect_with_engine(Engine::Streaming) {
+    collect_checked_on(lf, sources, mode, Engine::Streaming)
+}
+
+/// [`collect_checked`] on a chosen default engine.
+pub(crate) fn collect_checked_on(
+    lf: LazyFrame,
+    sources: &[&TableSource],
+    mode: ReadMode,
+    default: Engine,
+) -> Result<DataFrame> {
+    match lf.collect_with_engine(engine(default)) {
         Ok(r) => Ok(r.unwrap_single()),
         Err(e) => {
             for s in sources {
                 if let Err(err) = s.scan_mode(mode).and_then(|(lf, _)| {
-                    lf.collect_with_engine(Engine::Streaming)
+                    lf.collect_with_engine(engine(default))
                         .map_err(|e| s.malformed(e))
                 }) {
                     return Err(match err {

@@ -7,7 +7,11 @@ use crate::format::{ReadMode, TableSource, collect_checked};
 use crate::json::frame_to_rows;
 
 /// Checks that `key` is not empty and that every key column is in `schema`.
-pub(crate) fn check_key_columns(source: &TableSource, schema: &Schema, key: &[String]) -> Result<()> {
+pub(crate) fn check_key_columns(
+    source: &TableSource,
+    schema: &Schema,
+    key: &[String],
+) -> Result<()> {
     if key.is_empty() {
         return Err(TableError::NoKey {
             name: source.name().to_string(),
@@ -61,6 +65,23 @@ pub(crate) fn key_exprs(key: &[String]) -> Vec<Expr> {
 /// identifies more than one row of `lf`.
 pub(crate) fn check_unique(source: &TableSource, lf: LazyFrame, key: &[String]) -> Result<()> {
     const N: &str = "__colony_rows";
+    if let [k] = key {
+        // One key column: compare its distinct count with the row count (one streaming
+        // pass); only when they differ is the duplicate looked up for the message.
+        let counts = lf.clone().select([
+            len().cast(DataType::UInt64).alias(N),
+            col(k.as_str())
+                .n_unique()
+                .cast(DataType::UInt64)
+                .alias("__colony_unique"),
+        ]);
+        let df = collect_checked(counts, &[source], ReadMode::Exact)?;
+        let rows = df.column(N)?.get(0)?.extract::<u64>();
+        let unique = df.column("__colony_unique")?.get(0)?.extract::<u64>();
+        if rows == unique {
+            return Ok(());
+        }
+    }
     let dups = lf
         .group_by(key_exprs(key))
         .agg([len().alias(N)])

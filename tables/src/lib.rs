@@ -19,9 +19,12 @@
 //! in ours in ours' order, then rows new only in theirs in theirs' order. CSV cells are
 //! compared and merged as the text they are written as, so untouched rows round-trip.
 //!
-//! Work runs as lazy polars queries on the streaming engine: reading, projecting and
-//! comparing stream; the key join holds one side's rows in memory, and a merged table is
-//! materialised in memory before it is written.
+//! Work runs as lazy polars queries: merges, queries and key checks on the streaming
+//! engine, diff counts on the in-memory engine (faster there; see `diff`). The key join
+//! holds one side's rows in memory, and a merged table is materialised in memory before
+//! it is written, so peak memory is a few times the in-memory size of one version (see
+//! bench/RESULTS-tables.md), not bounded. `COLONY_TABLES_ENGINE=streaming|in-memory`
+//! overrides the engine choice.
 
 mod diff;
 mod error;

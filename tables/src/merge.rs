@@ -198,14 +198,20 @@ impl MergeOutcome {
     }
 
     fn output_names(&self) -> Vec<PlSmallStr> {
-        self.columns.iter().map(|(n, _)| n.as_str().into()).collect()
+        self.columns
+            .iter()
+            .map(|(n, _)| n.as_str().into())
+            .collect()
     }
 
     /// The settled rows only (conflicting rows left out), in merged order. Useful to
     /// show progress; it is not the merge result while conflicts remain.
     pub fn settled_rows(&self) -> Result<DataFrame> {
         let df = match self.table.column(CONFLICT) {
-            Ok(c) => self.table.filter(&c.bool()?.not())?,
+            Ok(c) => {
+                let settled: BooleanChunked = !(c.bool()?.clone());
+                self.table.filter(&settled)?
+            }
             Err(_) => self.table.clone(),
         };
         Ok(df.select(self.output_names())?)
@@ -286,7 +292,10 @@ impl MergeOutcome {
 
     fn settled_with_order(&self) -> Result<DataFrame> {
         let df = match self.table.column(CONFLICT) {
-            Ok(c) => self.table.filter(&c.bool()?.not())?,
+            Ok(c) => {
+                let settled: BooleanChunked = !(c.bool()?.clone());
+                self.table.filter(&settled)?
+            }
             Err(_) => self.table.clone(),
         };
         let mut names = self.output_names();
@@ -307,7 +316,7 @@ impl MergeOutcome {
         for (n, dt) in &self.columns {
             let col = match df.column(n) {
                 Ok(v) => v
-                    .cast(dt)
+                    .strict_cast(dt)
                     .map_err(|e| bad(format!("column `{n}` cannot be {dt}: {e}")))?,
                 Err(_) => Column::full_null(n.as_str().into(), 1, dt),
             };
@@ -318,31 +327,27 @@ impl MergeOutcome {
                 return Err(bad(format!("column `{n}` is not in the merged table")));
             }
         }
-        for k in &self.key {
-            let given = df.column(k).ok().and_then(|c| c.get(0).ok().map(|v| v.to_string()));
-            let want = c.key.get(k).map(|v| match v {
-                serde_json::Value::String(s) => format!("\"{s}\""),
-                v => v.to_string(),
-            });
-            if given.is_some() && given != want {
-                return Err(bad(format!("its key `{k}` is {} instead", given.unwrap_or_default())));
-            }
-        }
+        let wide = self
+            .conflict_frame
+            .as_ref()
+            .expect("conflicts come with their frame");
         let mut with_key = Vec::new();
         for col in cols {
-            // Key columns come from the conflict so a row may omit them.
-            if self.key.iter().any(|k| k == col.name().as_str()) && col.null_count() == 1 {
-                let name = col.name().clone();
-                let v = self
-                    .conflict_frame
-                    .as_ref()
-                    .expect("conflicts come with their frame")
-                    .column(name.as_str())?
-                    .slice(c.index as i64, 1);
-                with_key.push(v);
-            } else {
+            let name = col.name().clone();
+            if !self.key.iter().any(|k| k == name.as_str()) {
                 with_key.push(col);
+                continue;
             }
+            // Key columns may be left out (null); given, they must be the conflict's key.
+            let want = wide.column(name.as_str())?.slice(c.index as i64, 1);
+            if col.null_count() == 0 && col.get(0)? != want.get(0)? {
+                return Err(bad(format!(
+                    "its key `{name}` is {} instead of {}",
+                    col.get(0)?,
+                    want.get(0)?
+                )));
+            }
+            with_key.push(want);
         }
         with_key.push(ord.clone());
         Ok(DataFrame::new_infer_height(with_key)?)
@@ -417,7 +422,8 @@ fn merge_type(
 ///   row merge cleanly; a cell both changed to different values makes the row a
 ///   [`RowConflictKind::BothModified`] conflict;
 /// - a row added by both with different values conflicts ([`RowConflictKind::BothAdded`]);
-/// - a row deleted on one side and modified on the other conflicts.
+/// - a row deleted on one side and modified on the other conflicts (values a side gives
+///   to a column the base lacks do not count as modifying the row).
 ///
 /// Columns: those added on either side are united (null where a side lacks them); a
 /// column dropped by one side is dropped (its values are not compared); a type changed on
@@ -468,11 +474,19 @@ pub fn merge3_with(
     }
     check_key_types((base, &bs), (ours, &os), key)?;
     check_key_types((base, &bs), (theirs, &ts), key)?;
-    if !opts.assume_unique_keys {
-        check_unique(base, blf.clone(), key)?;
-        check_unique(ours, olf.clone(), key)?;
-        check_unique(theirs, tlf.clone(), key)?;
+    // With one key column, uniqueness is checked on the merged rows (a duplicate that
+    // survives into the merge makes its key appear twice there), saving a pass over each
+    // version; only then are the versions checked one by one to name the culprit.
+    let fused_check = !opts.assume_unique_keys && key.len() == 1;
+    let check_all = |blf: LazyFrame, olf: LazyFrame, tlf: LazyFrame| -> Result<()> {
+        check_unique(base, blf, key)?;
+        check_unique(ours, olf, key)?;
+        check_unique(theirs, tlf, key)
+    };
+    if !opts.assume_unique_keys && !fused_check {
+        check_all(blf.clone(), olf.clone(), tlf.clone())?;
     }
+    let unchecked = (blf.clone(), olf.clone(), tlf.clone());
     let is_key = |n: &str| key.iter().any(|k| k == n);
 
     // Output columns in order, with their merged types.
@@ -488,7 +502,10 @@ pub fn merge3_with(
             continue;
         }
         if is_key(name) {
-            columns.push((name.to_string(), bs.get(name).cloned().expect("key checked")));
+            columns.push((
+                name.to_string(),
+                bs.get(name).cloned().expect("key checked"),
+            ));
             continue;
         }
         if let Some(dt) = merge_type(
@@ -580,8 +597,15 @@ pub fn merge3_with(
         wide.push(o.alias(prefixed(OP, name)));
         wide.push(t.alias(prefixed(TP, name)));
         cell_conflicts.push(cell_conflict);
-        ours_changed.push(bo.not());
-        theirs_changed.push(bt.not());
+        // Filling a column the base lacks is part of that schema change, not an edit
+        // of the row, so it does not count against a delete on the other side.
+        if bs.get(name.as_str()).is_some() {
+            ours_changed.push(bo.not());
+            theirs_changed.push(bt.not());
+        } else {
+            ours_changed.push(lit(false));
+            theirs_changed.push(lit(false));
+        }
     }
     let any = |v: &Vec<Expr>| -> Result<Expr> {
         Ok(if v.is_empty() {
@@ -638,6 +662,12 @@ pub fn merge3_with(
         ReadMode::Exact,
     )?;
 
+    if fused_check {
+        let keys = table.column(key[0].as_str())?;
+        if keys.n_unique()? != keys.len() {
+            check_all(unchecked.0, unchecked.1, unchecked.2)?;
+        }
+    }
     let mut outcome = MergeOutcome {
         name: ours.name().to_string(),
         key: key.to_vec(),
@@ -656,7 +686,12 @@ pub fn merge3_with(
     }
 
     // Materialise the conflicting rows on every side.
-    wide.extend([col(PB).is_not_null().alias(PB), po.alias(PO), pt.alias(PT), ord]);
+    wide.extend([
+        col(PB).is_not_null().alias(PB),
+        po.alias(PO),
+        pt.alias(PT),
+        ord,
+    ]);
     let kind = when(row_cc.clone().and(pb.clone()))
         .then(lit(0))
         .when(row_cc)

@@ -77,7 +77,9 @@ pub enum OutputFormat {
 pub fn render_to<W: Write>(df: &DataFrame, format: OutputFormat, mut out: W) -> Result<()> {
     let mut df = df.clone();
     match format {
-        OutputFormat::Csv => CsvWriter::new(&mut out).include_header(true).finish(&mut df)?,
+        OutputFormat::Csv => CsvWriter::new(&mut out)
+            .include_header(true)
+            .finish(&mut df)?,
         OutputFormat::Json => {
             if df.height() == 0 {
                 out.write_all(b"[]")
@@ -130,7 +132,10 @@ fn text_table(df: &DataFrame) -> Result<String> {
         widths.push(w);
         cells.push(v);
     }
-    let right: Vec<bool> = cols.iter().map(|c| c.dtype().is_primitive_numeric()).collect();
+    let right: Vec<bool> = cols
+        .iter()
+        .map(|c| c.dtype().is_primitive_numeric())
+        .collect();
     let pad = |s: &str, w: usize, right: bool| {
         let n = w - s.chars().count();
         if right {
@@ -161,6 +166,10 @@ fn text_table(df: &DataFrame) -> Result<String> {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    out.push_str(&format!("({} row{})\n", df.height(), if df.height() == 1 { "" } else { "s" }));
+    out.push_str(&format!(
+        "({} row{})\n",
+        df.height(),
+        if df.height() == 1 { "" } else { "s" }
+    ));
     Ok(out)
 }

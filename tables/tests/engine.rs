@@ -35,7 +35,11 @@ fn text_rows(df: &DataFrame) -> Vec<String> {
 fn row_conflicts_are_reported_with_their_keys_and_resolved_both_ways() {
     let (b, o, t) = (csv("t.csv", BASE), csv("t.csv", OURS), csv("t.csv", THEIRS));
     let out = merge3(&b, &o, &t, &key(), Strategy::Manual).unwrap();
-    let keys: Vec<_> = out.conflicts().iter().map(|c| c.key["id"].clone()).collect();
+    let keys: Vec<_> = out
+        .conflicts()
+        .iter()
+        .map(|c| c.key["id"].clone())
+        .collect();
     assert_eq!(keys, vec![serde_json::json!("2"), serde_json::json!("4")]);
     let c2 = &out.conflicts()[0];
     assert_eq!(c2.kind, RowConflictKind::BothModified);
@@ -59,17 +63,38 @@ fn row_conflicts_are_reported_with_their_keys_and_resolved_both_ways() {
     let ours = out.clone().resolve(|_| Resolution::Ours).unwrap();
     assert_eq!(
         text_rows(&ours),
-        ["id,name,score", "1,a,10", "2,b,21", "3,cc,33", "6,f,60", "7,g,70"]
+        [
+            "id,name,score",
+            "1,a,10",
+            "2,b,21",
+            "3,cc,33",
+            "6,f,60",
+            "7,g,70"
+        ]
     );
     let theirs = out.clone().resolve(|_| Resolution::Theirs).unwrap();
     assert_eq!(
         text_rows(&theirs),
-        ["id,name,score", "1,a,10", "2,b,22", "3,cc,33", "4,d,44", "6,f,60", "7,g,70"]
+        [
+            "id,name,score",
+            "1,a,10",
+            "2,b,22",
+            "3,cc,33",
+            "4,d,44",
+            "6,f,60",
+            "7,g,70"
+        ]
     );
     // Strategies settle the same way as resolving every row.
-    let s_ours = merge3(&b, &o, &t, &key(), Strategy::Ours).unwrap().into_table().unwrap();
+    let s_ours = merge3(&b, &o, &t, &key(), Strategy::Ours)
+        .unwrap()
+        .into_table()
+        .unwrap();
     assert_eq!(text_rows(&s_ours), text_rows(&ours));
-    let s_theirs = merge3(&b, &o, &t, &key(), Strategy::Theirs).unwrap().into_table().unwrap();
+    let s_theirs = merge3(&b, &o, &t, &key(), Strategy::Theirs)
+        .unwrap()
+        .into_table()
+        .unwrap();
     assert_eq!(text_rows(&s_theirs), text_rows(&theirs));
 
     // Per row: a hand-written row for 2, base for 4.
@@ -82,7 +107,15 @@ fn row_conflicts_are_reported_with_their_keys_and_resolved_both_ways() {
         .unwrap();
     assert_eq!(
         text_rows(&mixed),
-        ["id,name,score", "1,a,10", "2,b,25", "3,cc,33", "4,d,40", "6,f,60", "7,g,70"]
+        [
+            "id,name,score",
+            "1,a,10",
+            "2,b,25",
+            "3,cc,33",
+            "4,d,40",
+            "6,f,60",
+            "7,g,70"
+        ]
     );
 }
 
@@ -137,7 +170,11 @@ print(json.dumps({"columns": t.schema.names, "rows": t.to_pylist()}))
 fn merges_parquet_csv_and_json_lines() {
     common::require_python(&["pyarrow"]);
     let dir = tempfile::tempdir().unwrap();
-    for format in [TableFormat::Parquet, TableFormat::Csv, TableFormat::JsonLines] {
+    for format in [
+        TableFormat::Parquet,
+        TableFormat::Csv,
+        TableFormat::JsonLines,
+    ] {
         let (b, o, t) = typed_versions();
         let mut srcs = Vec::new();
         for (name, mut df) in [("base", b), ("ours", o), ("theirs", t)] {
@@ -165,7 +202,11 @@ fn merges_parquet_csv_and_json_lines() {
         let rows = got["rows"].as_array().unwrap();
         let ids: Vec<i64> = rows
             .iter()
-            .map(|r| r["id"].as_i64().unwrap_or_else(|| r["id"].as_str().unwrap().parse().unwrap()))
+            .map(|r| {
+                r["id"]
+                    .as_i64()
+                    .unwrap_or_else(|| r["id"].as_str().unwrap().parse().unwrap())
+            })
             .collect();
         assert_eq!(ids, vec![1, 2, 4, 5], "{format}");
         let row2 = &rows[1];
@@ -202,7 +243,10 @@ fn incompatible_schema_changes_conflict() {
             ("n", SchemaConflictKind::AddedWithDifferentTypes)
         ]
     );
-    assert!(matches!(out.into_table(), Err(TableError::Unresolved { schema: 2, .. })));
+    assert!(matches!(
+        out.into_table(),
+        Err(TableError::Unresolved { schema: 2, .. })
+    ));
     let theirs = merge3(&b, &o, &t, &key(), Strategy::Theirs).unwrap();
     let cols: Vec<_> = theirs.columns().to_vec();
     assert_eq!(cols[1].1, DataType::Float64);
@@ -228,8 +272,20 @@ fn missing_key_gives_a_clear_error() {
     let dup = csv("dup.csv", "id,v\n1,a\n2,b\n1,c\n");
     let err = diff(&b, &dup, &key(), &DiffOptions::default()).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, TableError::DuplicateKey { count: 2, .. }), "{msg}");
+    assert!(
+        matches!(err, TableError::DuplicateKey { count: 2, .. }),
+        "{msg}"
+    );
     assert!(msg.contains("dup.csv") && msg.contains("id=\"1\""), "{msg}");
+    let err = merge3(&b, &b, &dup, &key(), Strategy::Manual).unwrap_err();
+    assert!(
+        matches!(err, TableError::DuplicateKey { ref name, .. } if name == "dup.csv"),
+        "{err}"
+    );
+    let two = vec!["id".to_string(), "v".to_string()];
+    let dup2 = csv("dup2.csv", "id,v\n1,a\n1,a\n");
+    let err = diff(&dup2, &dup2, &two, &DiffOptions::default()).unwrap_err();
+    assert!(matches!(err, TableError::DuplicateKey { .. }), "{err}");
 }
 
 #[test]
@@ -253,16 +309,26 @@ fn malformed_tables_give_a_clear_error_naming_the_file() {
     bytes.truncate(bytes.len() / 2);
     let cut = TableSource::from_bytes("cut.parquet", bytes).unwrap();
     let err = merge3(&good, &cut, &good, &key(), Strategy::Manual).unwrap_err();
-    assert!(matches!(err, TableError::Malformed { ref name, .. } if name == "cut.parquet"), "{err}");
+    assert!(
+        matches!(err, TableError::Malformed { ref name, .. } if name == "cut.parquet"),
+        "{err}"
+    );
 
     // Ragged CSV.
     let ragged = csv("ragged.csv", "id,v\n1,a\n2,b,extra,more\n3,c\n");
     let base = csv("ok.csv", "id,v\n1,a\n2,b\n3,c\n");
     let err = diff(&base, &ragged, &key(), &DiffOptions::default()).unwrap_err();
-    assert!(matches!(err, TableError::Malformed { ref name, .. } if name == "ragged.csv"), "{err}");
+    assert!(
+        matches!(err, TableError::Malformed { ref name, .. } if name == "ragged.csv"),
+        "{err}"
+    );
 
     // Broken JSON Lines.
-    let broken = TableSource::from_bytes("b.jsonl", b"{\"id\": 1, \"v\": \"a\"}\n{\"id\": 2, \"v\": \n".to_vec()).unwrap();
+    let broken = TableSource::from_bytes(
+        "b.jsonl",
+        b"{\"id\": 1, \"v\": \"a\"}\n{\"id\": 2, \"v\": \n".to_vec(),
+    )
+    .unwrap();
     let err = broken.read().unwrap_err();
     assert!(err.to_string().contains("b.jsonl"), "{err}");
 
@@ -289,10 +355,24 @@ fn diff_counts_rows_columns_and_schema_changes() {
     .unwrap();
     let b = TableSource::from_frame("t.parquet", TableFormat::Parquet, base);
     let o = TableSource::from_frame("t.parquet", TableFormat::Parquet, other);
-    let d = diff(&b, &o, &key(), &DiffOptions { rows: true, row_limit: Some(10), ..Default::default() }).unwrap();
+    let d = diff(
+        &b,
+        &o,
+        &key(),
+        &DiffOptions {
+            rows: true,
+            row_limit: Some(10),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!((d.base_rows, d.other_rows), (5, 6));
     assert_eq!((d.added, d.removed, d.modified, d.unchanged), (2, 1, 3, 1));
-    let cols: Vec<_> = d.columns.iter().map(|c| (c.name.as_str(), c.modified)).collect();
+    let cols: Vec<_> = d
+        .columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.modified))
+        .collect();
     assert_eq!(cols, vec![("x", 2), ("name", 2)]);
     assert_eq!(d.schema.added[0].name, "new");
     assert_eq!(d.schema.removed[0].name, "gone");
@@ -319,14 +399,23 @@ fn diff_counts_rows_columns_and_schema_changes() {
 
 #[test]
 fn diff_of_csv_compares_text_and_lists_columns() {
-    let d = diff(&csv("t.csv", BASE), &csv("t.csv", OURS), &key(), &DiffOptions::default()).unwrap();
+    let d = diff(
+        &csv("t.csv", BASE),
+        &csv("t.csv", OURS),
+        &key(),
+        &DiffOptions::default(),
+    )
+    .unwrap();
     assert_eq!((d.added, d.removed, d.modified), (1, 1, 2));
     assert!(d.schema.is_empty());
 }
 
 #[test]
 fn sql_over_tables_named_by_path() {
-    let people = csv("data/people.csv", "id,name,score\n1,ann,10\n2,bob,20\n3,cy,30\n");
+    let people = csv(
+        "data/people.csv",
+        "id,name,score\n1,ann,10\n2,bob,20\n3,cy,30\n",
+    );
     let towns = TableSource::from_bytes(
         "data/towns.jsonl",
         b"{\"id\": 1, \"town\": \"Oslo\"}\n{\"id\": 2, \"town\": \"Lima\"}\n".to_vec(),
@@ -343,11 +432,22 @@ fn sql_over_tables_named_by_path() {
         text,
         "id  name  town  dbl\n--  ----  ----  ---\n 1  ann   Oslo   20\n 2  bob   Lima   40\n(2 rows)\n"
     );
-    assert_eq!(render(&df, OutputFormat::Csv).unwrap(), "id,name,town,dbl\n1,ann,Oslo,20\n2,bob,Lima,40\n");
-    let json: serde_json::Value = serde_json::from_str(&render(&df, OutputFormat::Json).unwrap()).unwrap();
+    assert_eq!(
+        render(&df, OutputFormat::Csv).unwrap(),
+        "id,name,town,dbl\n1,ann,Oslo,20\n2,bob,Lima,40\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&render(&df, OutputFormat::Json).unwrap()).unwrap();
     assert_eq!(json[1]["dbl"], 40);
-    let total = query(&[people.clone()], "SELECT SUM(score) AS s FROM people").unwrap();
-    assert_eq!(total.column("s").unwrap().get(0).unwrap().extract::<i64>(), Some(60));
+    let total = query(
+        std::slice::from_ref(&people),
+        "SELECT SUM(score) AS s FROM people",
+    )
+    .unwrap();
+    assert_eq!(
+        total.column("s").unwrap().get(0).unwrap().extract::<i64>(),
+        Some(60)
+    );
     let err = query(&[people], "SELECT * FROM nowhere").unwrap_err();
     assert!(matches!(err, TableError::Query { .. }), "{err}");
     assert!(err.to_string().contains("\"data/people.csv\""), "{err}");

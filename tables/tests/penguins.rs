@@ -140,12 +140,26 @@ fn penguin_forks_merge_to_the_expected_table() {
         )
         .unwrap();
         assert!(out.conflicts().is_empty(), "{ext}: {:?}", out.conflicts());
-        assert!(out.schema_conflicts().is_empty(), "{ext}: {:?}", out.schema_conflicts());
+        assert!(
+            out.schema_conflicts().is_empty(),
+            "{ext}: {:?}",
+            out.schema_conflicts()
+        );
         let mut merged = out.into_table().unwrap();
         assert_eq!(merged.height(), n, "{ext}");
         let merged_path = p("merged");
         write_table_to_path(&mut merged, &merged_path, None).unwrap();
-        let check = if ext == "csv" { CHECK_CSV } else { CHECK_PARQUET };
-        common::python(check, &[merged_path.to_str().unwrap(), p("expected").to_str().unwrap()]);
+        let check = if ext == "csv" {
+            CHECK_CSV
+        } else {
+            CHECK_PARQUET
+        };
+        common::python(
+            check,
+            &[
+                merged_path.to_str().unwrap(),
+                p("expected").to_str().unwrap(),
+            ],
+        );
     }
 }
