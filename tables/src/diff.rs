@@ -292,7 +292,7 @@ pub fn diff(
         );
     }
     // The in-memory engine runs this join + aggregate ~3x faster than the streaming one
-    // on 10M rows (bench/RESULTS-tables.md) for ~20% more peak memory.
+    // on 10M rows (bench/RESULTS.md) for ~20% more peak memory.
     let counts = collect_checked_on(
         joined.clone().select(aggs),
         &[base, other],

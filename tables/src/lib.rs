@@ -23,7 +23,7 @@
 //! engine, diff counts on the in-memory engine (faster there; see `diff`). The key join
 //! holds one side's rows in memory, and a merged table is materialised in memory before
 //! it is written, so peak memory is a few times the in-memory size of one version (see
-//! bench/RESULTS-tables.md), not bounded. `COLONY_TABLES_ENGINE=streaming|in-memory`
+//! bench/RESULTS.md), not bounded. `COLONY_TABLES_ENGINE=streaming|in-memory`
 //! overrides the engine choice.
 
 mod diff;
