@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/colony/target}"
-cargo build --release --locked -p colony-cli
-colony="$CARGO_TARGET_DIR/release/colony"
+# The dev profile (dependencies optimised, our code lightly): it shares the build cache
+# with scripts/test.sh, and the demo data is small. Benchmarks use --release.
+cargo build --locked -p colony-cli
+colony="$CARGO_TARGET_DIR/debug/colony"
 work="$(mktemp -d "${TMPDIR:-/tmp}/colony-demo.XXXXXX")"
 echo "demo dataset: $work"
 cd "$work"

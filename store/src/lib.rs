@@ -23,6 +23,7 @@ pub mod progress;
 pub mod repo;
 pub mod shard;
 pub mod snapshot;
+pub mod tables;
 pub mod worktree;
 
 pub use error::{Result, StoreError};

@@ -37,6 +37,10 @@ pub enum TableMerge {
     },
 }
 
+/// Settles conflicting rows by the canonical text of their key ([`key_text`]); `None`
+/// leaves a row unsettled.
+pub type RowChoices<'a> = &'a dyn Fn(&str) -> Option<Side>;
+
 /// Whether the store was built with the table engine.
 pub const ENABLED: bool = cfg!(feature = "tables");
 
@@ -59,10 +63,23 @@ mod engine {
         StoreError::Table(e.to_string())
     }
 
+    /// A table version held in memory. Parquet is decoded here (the engine's in-memory
+    /// Parquet scan is not available in this polars); CSV and JSON Lines are scanned
+    /// by the engine. Fails, naming `side`, if the bytes are not a table.
     fn source(path: &str, side: &str, bytes: Vec<u8>) -> Result<ct::TableSource> {
-        let src = ct::TableSource::from_bytes(path, bytes).map_err(err)?;
+        use ct::polars::prelude::{ParquetReader, SerReader};
+        let src = if ct::TableFormat::from_extension(path) == Some(ct::TableFormat::Parquet) {
+            let df = ParquetReader::new(std::io::Cursor::new(bytes))
+                .finish()
+                .map_err(|e| {
+                    StoreError::Table(format!("malformed Parquet table `{path}`: {e} (in {side})"))
+                })?;
+            ct::TableSource::from_frame(path, ct::TableFormat::Parquet, df)
+        } else {
+            ct::TableSource::from_bytes(path, bytes).map_err(err)?
+        };
         src.schema()
-            .map_err(|e| StoreError::Table(format!("{} (the {side} version)", e)))?;
+            .map_err(|e| StoreError::Table(format!("{e} (in {side})")))?;
         Ok(src)
     }
 
@@ -76,16 +93,16 @@ mod engine {
         theirs: Vec<u8>,
         key: &[String],
         strategy: Option<Side>,
-        choices: Option<&dyn Fn(&str) -> Option<Side>>,
+        choices: Option<RowChoices<'_>>,
     ) -> Result<TableMerge> {
         if key.is_empty() {
             return Err(err(ct::TableError::NoKey {
                 name: path.to_string(),
             }));
         }
-        let b = source(path, "base", base)?;
-        let o = source(path, "our", ours)?;
-        let t = source(path, "their", theirs)?;
+        let b = source(path, "the merge base's version", base)?;
+        let o = source(path, "ours", ours)?;
+        let t = source(path, "theirs", theirs)?;
         let format = o.format();
         let strat = match strategy {
             None => ct::Strategy::Manual,
@@ -152,8 +169,8 @@ mod engine {
                 name: path.to_string(),
             }));
         }
-        let a = source(path, "old", old)?;
-        let b = source(path, "new", new)?;
+        let a = source(path, "the old version", old)?;
+        let b = source(path, "the new version", new)?;
         let opts = ct::DiffOptions {
             rows,
             ..Default::default()
@@ -165,7 +182,7 @@ mod engine {
     pub fn query_tables(tables: Vec<(String, Vec<u8>)>, sql: &str, format: &str) -> Result<String> {
         let mut sources = Vec::new();
         for (p, bytes) in tables {
-            sources.push(ct::TableSource::from_bytes(p, bytes).map_err(err)?);
+            sources.push(source(&p, "the query", bytes)?);
         }
         let df = ct::query(&sources, sql).map_err(err)?;
         let f = match format {
@@ -195,7 +212,7 @@ mod engine {
         _: Vec<u8>,
         _: &[String],
         _: Option<Side>,
-        _: Option<&dyn Fn(&str) -> Option<Side>>,
+        _: Option<RowChoices<'_>>,
     ) -> Result<TableMerge> {
         Err(off())
     }

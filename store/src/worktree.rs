@@ -159,8 +159,14 @@ fn prepare_parents(root: &Path, path: &str) -> Result<PathBuf> {
                     paths: vec![relative(root, &dir)?],
                 });
             }
-            Err(_) => fs::create_dir(&dir)
-                .map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?,
+            // Parallel checkouts may create the same new folder at once; theirs is as good.
+            Err(_) => match fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) => {}
+                Err(e) => return Err(StoreError::io(format!("create {}", dir.display()), e)),
+            },
         }
     }
     Ok(full)

@@ -23,6 +23,13 @@ pub struct Args {
     /// Do not check out the work tree (history and chunks only).
     #[arg(long)]
     pub no_checkout: bool,
+    /// Also register the fork on chain with its parent and fork point and a governance of
+    /// its own (its tokens go to you), recorded in the fork's `[dao]` (see `colony dao`).
+    #[arg(long)]
+    pub dao: bool,
+    /// On-chain options (with --dao).
+    #[command(flatten)]
+    pub dao_opts: super::dao::onchain::ForkDaoArgs,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
@@ -31,13 +38,22 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
             eprintln!("waiting for another colony process to finish ({holder}) …");
         }
     })?;
+    // With --dao, the parent's DAO and chain are checked before anything is forked.
+    let plan = if args.dao {
+        Some(super::dao::onchain::prepare(&src, &args.dao_opts)?)
+    } else {
+        None
+    };
     let r = src.fork(
         &ctx.cwd.join(&args.dst),
         args.name.as_deref(),
         !args.no_checkout,
     )?;
+    let dao = plan
+        .map(|p| super::dao::onchain::register(p, &r))
+        .transpose()?;
     if ctx.json {
-        output::json(&r);
+        output::json(&super::dao::onchain::fork_json(&r, dao.as_ref()));
     } else if !ctx.quiet {
         println!(
             "Forked {} into {} (dataset {})",
@@ -53,6 +69,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
             r.history_files,
             r.checked_out
         );
+    }
+    if let Some(d) = &dao
+        && !ctx.json
+        && !ctx.quiet
+    {
+        super::dao::onchain::print_fork(d);
     }
     Ok(0)
 }

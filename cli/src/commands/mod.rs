@@ -14,16 +14,26 @@ pub mod cat;
 pub mod checkout;
 pub mod commit;
 pub mod completions;
+pub mod conflicts;
+pub mod dao;
 pub mod diff;
+pub mod fetch;
+pub mod fork;
 pub mod fsck;
 pub mod gc;
 pub mod init;
+pub mod lineage;
 pub mod log;
+pub mod merge;
 pub mod pin;
+pub mod query;
+pub mod remote;
 pub mod reset;
+pub mod resolve;
 pub mod show;
 pub mod status;
 pub mod switch;
+pub mod table;
 pub mod tag;
 pub mod verify;
 
@@ -48,6 +58,16 @@ pub enum Command {
     Gc(gc::Args),
     Pin(pin::PinArgs),
     Unpin(pin::UnpinArgs),
+    Fork(fork::Args),
+    Lineage(lineage::Args),
+    Remote(remote::Args),
+    Fetch(fetch::Args),
+    Merge(merge::Args),
+    Conflicts(conflicts::Args),
+    Resolve(resolve::Args),
+    Table(table::Args),
+    Query(query::Args),
+    Dao(dao::Args),
     Completions(completions::Args),
 }
 
@@ -73,6 +93,16 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<i32, CliError> {
         Command::Gc(a) => gc::run(ctx, a),
         Command::Pin(a) => pin::run_pin(ctx, a),
         Command::Unpin(a) => pin::run_unpin(ctx, a),
+        Command::Fork(a) => fork::run(ctx, a),
+        Command::Lineage(a) => lineage::run(ctx, a),
+        Command::Remote(a) => remote::run(ctx, a),
+        Command::Fetch(a) => fetch::run(ctx, a),
+        Command::Merge(a) => merge::run(ctx, a),
+        Command::Conflicts(a) => conflicts::run(ctx, a),
+        Command::Resolve(a) => resolve::run(ctx, a),
+        Command::Table(a) => table::run(ctx, a),
+        Command::Query(a) => query::run(ctx, a),
+        Command::Dao(a) => dao::run(ctx, a),
         Command::Completions(a) => completions::run(ctx, a),
     }
 }

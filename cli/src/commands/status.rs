@@ -52,6 +52,18 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<i32, CliError> {
             println!("  {p}");
         }
     }
+    if let Some(m) = &r.merging {
+        println!(
+            "\nMerging {} (`colony merge --continue` / `--abort`)",
+            output::short(m)
+        );
+        if !r.conflicts.is_empty() {
+            println!("Unmerged paths (`colony conflicts PATH`, `colony resolve PATH`):");
+            for p in &r.conflicts {
+                println!("  conflict: {p}");
+            }
+        }
+    }
     if r.is_clean() {
         println!("nothing to commit, working tree clean");
     }

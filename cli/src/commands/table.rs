@@ -64,7 +64,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
                         Some(k) => println!("{}", k.join(",")),
                         None => {
                             return Err(CliError::new(format!("no key recorded for `{path}`"))
-                                .hint(format!("record one with `colony table key {path} COL...`")));
+                                .hint(format!(
+                                    "record one with `colony table key {path} COL...`"
+                                )));
                         }
                     }
                 }

@@ -29,6 +29,11 @@ impl Repo {
     /// Records the staged snapshot as a new commit on HEAD. Objects are made durable
     /// before the branch moves; the index is updated last.
     pub fn commit(&self, message: &str, allow_empty: bool) -> Result<CommitReport> {
+        if self.merge_state()?.is_some() {
+            return Err(StoreError::Refused(
+                "a merge is in progress: finish it with `colony merge --continue` (it records both parents) or `colony merge --abort`".into(),
+            ));
+        }
         let mut ix = self.index_for_head()?;
         if !ix.has_staged_changes() && !allow_empty {
             return Err(StoreError::NothingToCommit);

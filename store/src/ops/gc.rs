@@ -37,7 +37,9 @@ impl Repo {
     pub fn live_records(&self) -> Result<HashSet<Hash>> {
         let store = self.chunks()?;
         let mut tips: Vec<ObjectId> = Vec::new();
-        for prefix in ["refs/heads/", "refs/tags/", "refs/pins/"] {
+        // Remote-tracking branches too: what `fetch` brought is kept until merged or
+        // the remote is removed.
+        for prefix in ["refs/heads/", "refs/tags/", "refs/pins/", "refs/remotes/"] {
             tips.extend(
                 self.history()
                     .list_refs(prefix)?
@@ -46,6 +48,9 @@ impl Repo {
             );
         }
         tips.extend(self.head()?.commit());
+        if let Some(m) = self.merge_state()? {
+            tips.extend(self.resolve(&m.theirs).ok());
+        }
         let mut live = HashSet::new();
         let mut seen_files: HashSet<(Hash, Option<Hash>)> = HashSet::new();
         let mut add = |e: &FileEntry, live: &mut HashSet<Hash>| -> Result<()> {

@@ -4,9 +4,17 @@
 pub mod add;
 pub mod checkout;
 pub mod commit;
+pub mod fetch;
+pub mod fork;
 pub mod fsck;
 pub mod gc;
 pub mod inspect;
+pub mod merge;
+pub mod merge_state;
 pub mod refs;
+pub mod remote;
+pub mod resolve;
 pub mod status;
+pub mod table_keys;
+pub mod table_ops;
 pub mod verify;

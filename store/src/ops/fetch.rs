@@ -1,0 +1,144 @@
+//! `fetch`: bring a remote's branches, history and shards into this dataset.
+//!
+//! Only shards this store lacks move. Each arrives in `shards/tmp`, is hashed with
+//! BLAKE3 and compared with its name, and only then renamed into place and indexed.
+//! History objects are copied referred-to first and their ids recomputed. The
+//! remote-tracking refs `refs/remotes/NAME/<branch>` move last, after everything they
+//! reach is durable.
+
+use std::collections::HashSet;
+
+use crate::Hash;
+use crate::error::{Result, StoreError};
+use crate::ops::fork::Shared;
+use crate::ops::remote::Remote;
+use crate::repo::Repo;
+use crate::shard::{SealedShard, ShardFile};
+
+/// One remote-tracking ref that changed.
+#[derive(Debug, serde::Serialize)]
+pub struct RefUpdate {
+    /// The remote's branch.
+    pub branch: String,
+    /// Where `refs/remotes/NAME/<branch>` pointed before (none: new).
+    pub old: Option<String>,
+    /// Where it points now (none: the branch is gone from the remote).
+    pub new: Option<String>,
+}
+
+/// What a fetch moved.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct FetchReport {
+    /// The remote.
+    pub remote: String,
+    /// Remote-tracking refs that changed.
+    pub updated: Vec<RefUpdate>,
+    /// Branches the remote has.
+    pub branches: usize,
+    /// History objects written.
+    pub objects: u64,
+    /// Shards received (verified and indexed).
+    pub shards: usize,
+    /// Of those, how many were hard-linked or cloned rather than copied.
+    pub shards_shared: usize,
+    /// Bytes of the shards received.
+    pub bytes: u64,
+}
+
+impl Repo {
+    /// Fetches from the configured remote `name`.
+    pub fn fetch(&self, name: &str) -> Result<FetchReport> {
+        let remote = self.open_remote(name)?;
+        self.fetch_from(remote.as_ref())
+    }
+
+    /// Fetches every branch of `remote`.
+    pub fn fetch_from(&self, remote: &dyn Remote) -> Result<FetchReport> {
+        let name = remote.name().to_string();
+        let bad = |why: String| StoreError::Remote {
+            remote: name.clone(),
+            why,
+        };
+        let refs = remote.list_refs()?;
+        let mut report = FetchReport {
+            remote: name.clone(),
+            branches: refs.len(),
+            ..Default::default()
+        };
+
+        // Shards first, so that the data a fetched commit names is here before its ref.
+        let store = self.chunks()?;
+        let mut have: HashSet<Hash> = store.shard_files()?.into_iter().collect();
+        have.extend(store.indexed_shards()?.into_iter().map(|(h, _)| h));
+        let wanted: Vec<Hash> = remote
+            .list_shards()?
+            .into_iter()
+            .filter(|h| !have.contains(h))
+            .collect();
+        let progress = self.progress();
+        progress.begin("fetching shards", Some(wanted.len() as u64));
+        for id in wanted {
+            let tmp = crate::durable::temp_path(&store.dir().join("tmp"), "fetch");
+            let how = remote.fetch_shard(&id, &tmp)?;
+            let check = (|| -> Result<SealedShard> {
+                let file = ShardFile::open(id, &tmp)?;
+                let actual = file.hash_file()?;
+                if actual != id {
+                    return Err(bad(format!(
+                        "shard {id} arrived with BLAKE3 {actual}; it was not stored"
+                    )));
+                }
+                let entries = file.table()?;
+                let size = std::fs::metadata(&tmp)
+                    .map_err(|e| StoreError::io("stat fetched shard", e))?
+                    .len();
+                Ok(SealedShard { id, size, entries })
+            })();
+            let sealed = match check {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            };
+            crate::durable::rename_into(&tmp, &crate::shard_path(store.dir(), &id))?;
+            store.index_shard(&sealed)?;
+            report.shards += 1;
+            report.bytes += sealed.size;
+            if how != Shared::Copied {
+                report.shards_shared += 1;
+            }
+            progress.advance(1);
+        }
+        progress.end();
+
+        // History, then the refs.
+        let tips: Vec<_> = refs.iter().map(|(_, id)| *id).collect();
+        report.objects = remote.fetch_objects(self.history(), &tips)?;
+        self.history().sync()?;
+        let prefix = format!("refs/remotes/{name}/");
+        let old: Vec<(String, gix::ObjectId)> = self.history().list_refs(&prefix)?;
+        for (branch, id) in &refs {
+            let before = old.iter().find(|(b, _)| b == branch).map(|(_, i)| *i);
+            if before != Some(*id) {
+                self.history().set_ref(&format!("{prefix}{branch}"), *id)?;
+                report.updated.push(RefUpdate {
+                    branch: branch.clone(),
+                    old: before.map(|i| i.to_string()),
+                    new: Some(id.to_string()),
+                });
+            }
+        }
+        for (branch, id) in old {
+            if !refs.iter().any(|(b, _)| *b == branch) {
+                self.history().delete_ref(&format!("{prefix}{branch}"))?;
+                report.updated.push(RefUpdate {
+                    branch,
+                    old: Some(id.to_string()),
+                    new: None,
+                });
+            }
+        }
+        Ok(report)
+    }
+}

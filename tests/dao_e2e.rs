@@ -1,0 +1,374 @@
+//! The DAO bridge from the command line, against a real anvil the tests start: deploy,
+//! delegate, propose, vote, queue, execute, read the head back and verify data against it;
+//! and the refusals (direct setHead, wrong chain id, unreachable RPC, damaged data).
+//!
+//! anvil comes from `npm ci --prefix dao-bridge` (scripts/setup.sh runs it); without it
+//! these tests fail and say so.
+
+mod common;
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::Path;
+use std::process::Command;
+
+use colony_dao_bridge::{Devnet, DevnetOptions};
+use common::*;
+
+const SETUP: &str = "these tests need a real anvil; install it with `npm ci --prefix dao-bridge` \
+                     from the repository root (scripts/setup.sh runs it)";
+
+/// A loopback port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// anvil started through the library (stopped when dropped).
+fn library_devnet() -> Devnet {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match rt.block_on(Devnet::spawn(&DevnetOptions::default())) {
+        Ok(d) => d,
+        Err(e) => panic!("{SETUP}: {e}"),
+    }
+}
+
+/// anvil started by `colony dao devnet --detach`, killed (by its pid) when dropped.
+struct DetachedDevnet {
+    pid: u32,
+    url: String,
+}
+
+impl Drop for DetachedDevnet {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+    }
+}
+
+fn cli_devnet(dir: &Path) -> DetachedDevnet {
+    let port = free_port().to_string();
+    let out = run(
+        dir,
+        &["dao", "devnet", "--detach", "--port", &port, "--json"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{SETUP}\n`colony dao devnet --detach` failed: {stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("devnet JSON");
+    DetachedDevnet {
+        pid: v["pid"].as_u64().expect("pid") as u32,
+        url: v["rpc_url"].as_str().expect("rpc_url").to_owned(),
+    }
+}
+
+fn config(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(".colony/config.toml")).unwrap()
+}
+
+/// `0x` + hex, lower case.
+fn ox(hex: &str) -> String {
+    format!("0x{}", hex.trim_start_matches("0x").to_lowercase())
+}
+
+fn deploy_short(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "dao",
+        "deploy",
+        "--name",
+        "penguins",
+        "--voting-delay",
+        "1",
+        "--voting-period",
+        "5",
+        "--timelock-delay",
+        "60",
+    ];
+    args.extend_from_slice(extra);
+    json(dir, &args)
+}
+
+#[test]
+fn the_whole_governance_flow_anchors_a_head_that_verify_checks() {
+    let d = dataset();
+    let root = d.path();
+    write(root, "table.csv", b"id,species\n1,Adelie\n2,Gentoo\n");
+    write(root, "batches/b0.bin", &random_bytes(300_000, 5));
+    let c1 = commit_all(root, "v1");
+    let (c1_commit, c1_root) = (
+        c1["commit"].as_str().unwrap().to_owned(),
+        c1["root"].as_str().unwrap().to_owned(),
+    );
+
+    // The devnet is recorded as the dataset's chain.
+    let devnet = cli_devnet(root);
+    let cfg = config(root);
+    assert!(cfg.contains("[dao]") && cfg.contains(&devnet.url), "{cfg}");
+
+    let deployed = deploy_short(root, &[]);
+    let dep = &deployed["deployment"];
+    assert_eq!(dep["chain_id"], 31337);
+    let cfg = config(root);
+    for key in ["registry", "governor", "timelock", "token"] {
+        let addr = dep[key].as_str().unwrap();
+        assert!(cfg.contains(addr), "config lacks {key} {addr}: {cfg}");
+    }
+    // A second deploy is refused without --force.
+    let e = fails(root, &["dao", "deploy"]);
+    assert!(
+        e.contains("already has a DAO") && e.contains("--force"),
+        "{e}"
+    );
+
+    ok(root, &["dao", "delegate"]);
+    let p = json(root, &["dao", "propose", "--locator", "iroh:test"]);
+    let id = p["proposal_id"].as_str().unwrap().to_owned();
+    assert_eq!(p["root"].as_str().unwrap(), ox(&c1_root));
+
+    ok(root, &["dao", "advance", "--blocks", "1"]);
+    let v = json(root, &["dao", "vote", &id, "for", "--reason", "looks good"]);
+    assert_ne!(v["weight"].as_str().unwrap(), "0", "{v}");
+    ok(root, &["dao", "advance", "--blocks", "6"]);
+    let s = json(root, &["dao", "status"]);
+    assert_eq!(s["status"]["proposals"][0]["state"], "succeeded", "{s}");
+    ok(root, &["dao", "queue", &id[..8]]);
+    // Not before the timelock delay.
+    let e = fails(root, &["dao", "execute", &id]);
+    assert!(e.contains("timelock delay has not passed"), "{e}");
+    ok(root, &["dao", "advance", "--seconds", "61"]);
+    ok(root, &["dao", "execute", &id]);
+
+    let h = json(root, &["dao", "head"]);
+    assert_eq!(h["root"].as_str().unwrap(), ox(&c1_root), "{h}");
+    assert_eq!(h["commit"].as_str().unwrap(), ox(&c1_commit), "{h}");
+    assert_eq!(h["locator"], "iroh:test");
+    let s = json(root, &["dao", "status"]);
+    assert_eq!(s["status"]["proposals"][0]["state"], "executed", "{s}");
+    let out = ok(root, &["dao", "verify"]);
+    assert!(out.starts_with("ok:"), "{out}");
+    let v = json(root, &["dao", "verify", &c1_commit]);
+    assert_eq!(v["ok"], true);
+
+    // A local commit nobody voted for does not verify against the chain.
+    write(
+        root,
+        "table.csv",
+        b"id,species\n1,Adelie\n2,Gentoo\n3,Chinstrap\n",
+    );
+    let c2 = commit_all(root, "v2");
+    let c2_root = c2["root"].as_str().unwrap();
+    let out = run(root, &["dao", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("NOT the anchored head")
+            && e.contains(&ox(c2_root))
+            && e.contains(&ox(&c1_root)),
+        "{e}"
+    );
+    // … while the anchored revision still does.
+    ok(root, &["dao", "verify", &c1_commit]);
+
+    // Only the timelock moves the head; a direct setHead reverts and says why.
+    let e = fails(root, &["dao", "set-head"]);
+    assert!(
+        e.contains("can only be moved by its governance") && e.contains("colony dao propose"),
+        "{e}"
+    );
+    let h = json(root, &["dao", "head"]);
+    assert_eq!(h["root"].as_str().unwrap(), ox(&c1_root));
+
+    // A wrong chain id is refused, and nothing local changes.
+    let before = config(root);
+    let e = fails(root, &["dao", "--chain-id", "1", "status"]);
+    assert!(
+        e.contains("chain id 31337") && e.contains("refusing"),
+        "{e}"
+    );
+    let e = fails(root, &["dao", "propose", "--chain-id", "1"]);
+    assert!(e.contains("chain id 31337"), "{e}");
+    assert_eq!(config(root), before);
+
+    // Forking with --dao registers the fork with governance of its own; lineage reads back.
+    if fork_has_dao_flag(root) {
+        let fork_dir = tempfile::tempdir().unwrap();
+        let dst = fork_dir.path().join("fork");
+        ok(
+            root,
+            &[
+                "fork",
+                ".",
+                dst.to_str().unwrap(),
+                "--name",
+                "penguins-fork",
+                "--dao",
+            ],
+        );
+        let fork_cfg = config(&dst);
+        let parent_id = dep["dataset_id"].as_u64().unwrap();
+        assert!(fork_cfg.contains("dataset_id"), "{fork_cfg}");
+        assert!(
+            !fork_cfg.contains(&format!("dataset_id = {parent_id}\n")),
+            "{fork_cfg}"
+        );
+        let l = json(&dst, &["lineage", "--dao"]);
+        let chain = l["chain"].as_array().expect("on-chain lineage");
+        assert_eq!(chain.len(), 2, "{l}");
+        assert_eq!(chain[1]["id"].as_u64(), Some(parent_id), "{l}");
+        assert_eq!(chain[0]["parent_id"].as_u64(), Some(parent_id), "{l}");
+        // The fork's head starts at its fork point: the parent's HEAD (c2 here).
+        let fh = json(&dst, &["dao", "head"]);
+        assert_eq!(fh["root"].as_str().unwrap(), ox(c2_root), "{fh}");
+        ok(&dst, &["dao", "verify"]);
+    }
+
+    drop(devnet);
+}
+
+/// Whether the other half of the CLI (fork/lineage) has the `--dao` flag yet.
+fn fork_has_dao_flag(dir: &Path) -> bool {
+    ok(dir, &["fork", "--help"]).contains("--dao")
+}
+
+#[test]
+fn unreachable_rpc_and_damaged_data_are_refused_and_change_nothing() {
+    let devnet = library_devnet();
+    let url = devnet.rpc_url().to_owned();
+    let d = dataset();
+    let root = d.path();
+    write(root, "victim.bin", &random_bytes(600_000, 21));
+    let c = commit_all(root, "data");
+
+    // Unreachable endpoint: a clear error, and the config is not touched.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let before = config(root);
+    let e = fails(root, &["dao", "--rpc-url", &dead, "deploy"]);
+    assert!(e.contains("cannot reach") && e.contains(&dead), "{e}");
+    assert_eq!(config(root), before, "config changed after a failed deploy");
+
+    deploy_short(root, &["--rpc-url", &url]);
+    assert!(config(root).contains(&url));
+    ok(root, &["dao", "delegate"]);
+    let e = fails(root, &["dao", "head"]);
+    assert!(e.contains("no anchored head"), "{e}");
+
+    // The same RPC failure on a configured dataset also leaves everything as it was.
+    let before = config(root);
+    let e = fails(root, &["dao", "status", "--rpc-url", &dead]);
+    assert!(e.contains("cannot reach"), "{e}");
+    assert_eq!(config(root), before);
+
+    // Flip a byte in the shard: propose refuses before any transaction.
+    let s0 = json(root, &["dao", "status"]);
+    let block0 = s0["status"]["block"].as_u64().unwrap();
+    let shards = shard_files(root);
+    let mut bytes = std::fs::read(&shards[0]).unwrap();
+    bytes[4096] ^= 0x01;
+    std::fs::write(&shards[0], bytes).unwrap();
+    let e = fails(root, &["dao", "propose"]);
+    assert!(
+        e.contains("does not verify") || e.to_lowercase().contains("corrupt"),
+        "{e}"
+    );
+    let s1 = json(root, &["dao", "status"]);
+    assert_eq!(
+        s1["status"]["proposals"].as_array().unwrap().len(),
+        0,
+        "{s1}"
+    );
+    assert_eq!(
+        s1["status"]["block"].as_u64().unwrap(),
+        block0,
+        "a transaction was sent"
+    );
+    // The same refusal for an explicit revision.
+    fails(root, &["dao", "propose", c["commit"].as_str().unwrap()]);
+    let s2 = json(root, &["dao", "status"]);
+    assert_eq!(s2["status"]["proposals"].as_array().unwrap().len(), 0);
+    drop(devnet);
+}
+
+#[test]
+fn keys_come_from_the_environment_or_a_keystore_and_are_never_shown() {
+    let devnet = library_devnet();
+    let url = devnet.rpc_url().to_owned();
+    let d = dataset();
+    let root = d.path();
+    write(root, "a.txt", b"a\n");
+    commit_all(root, "a");
+    deploy_short(root, &["--rpc-url", &url]);
+
+    // ETH_PRIVATE_KEY signs: anvil's (public) dev account 1.
+    let dev1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+    let out = cmd(root, &["dao", "delegate", "--json"])
+        .env("ETH_PRIVATE_KEY", dev1)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["delegatee"].as_str().unwrap().to_lowercase(),
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+    );
+    let shown =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!shown.contains(&dev1[2..]), "the key was printed");
+
+    // A malformed key is refused without being echoed.
+    let bad = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b7869zz";
+    let out = cmd(root, &["dao", "delegate"])
+        .env("ETH_PRIVATE_KEY", bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("ETH_PRIVATE_KEY") && !e.contains("59c6995e"),
+        "{e}"
+    );
+
+    // A keystore with the wrong password, or no keystore at all: clear errors.
+    let keys = tempfile::tempdir().unwrap();
+    let password = colony_dao_bridge::Password::new("right horse".to_owned());
+    let (_, keystore) =
+        colony_dao_bridge::Signer::new_keystore(keys.path(), "key.json", &password).unwrap();
+    let pw = keys.path().join("pw");
+    std::fs::write(&pw, "wrong horse\n").unwrap();
+    let e = fails(
+        root,
+        &[
+            "dao",
+            "delegate",
+            "--keystore",
+            keystore.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(e.contains("wrong password") && !e.contains("horse"), "{e}");
+    let e = fails(
+        root,
+        &[
+            "dao",
+            "delegate",
+            "--keystore",
+            "/nonexistent/key.json",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        e.contains("cannot use keystore") && e.contains("no such file"),
+        "{e}"
+    );
+    drop(devnet);
+}
