@@ -275,15 +275,19 @@ impl History {
         durable::sync_filesystem(&self.dir)
     }
 
-    /// Reads a commit's metadata.
-    pub fn commit_info(&self, id: ObjectId) -> Result<CommitInfo> {
+    /// The commit object `id`, or an error naming it when it is something else.
+    fn find_commit(&self, id: ObjectId) -> Result<gix::Commit<'_>> {
         let obj = self.repo.find_object(id).map_err(StoreError::git)?;
-        let commit = obj
-            .try_into_commit()
+        obj.try_into_commit()
             .map_err(|e| StoreError::MalformedHistory {
                 object: id.to_string(),
                 why: e.to_string(),
-            })?;
+            })
+    }
+
+    /// Reads a commit's metadata.
+    pub fn commit_info(&self, id: ObjectId) -> Result<CommitInfo> {
+        let commit = self.find_commit(id)?;
         let c = commit.decode().map_err(StoreError::git)?;
         let author = c.author().map_err(StoreError::git)?;
         let full = c.message.to_str_lossy().to_string();
@@ -301,13 +305,7 @@ impl History {
 
     /// The tree of a commit.
     pub fn commit_tree(&self, id: ObjectId) -> Result<ObjectId> {
-        let obj = self.repo.find_object(id).map_err(StoreError::git)?;
-        let commit = obj
-            .try_into_commit()
-            .map_err(|e| StoreError::MalformedHistory {
-                object: id.to_string(),
-                why: e.to_string(),
-            })?;
+        let commit = self.find_commit(id)?;
         commit
             .tree_id()
             .map(|t| t.detach())
