@@ -177,19 +177,32 @@ pub async fn deploy(chain: &Chain, params: &DeployParams) -> Result<DeployOutcom
     txs.push(tx);
     let dataset_id = registered_id(&receipt)?;
     Ok(DeployOutcome {
-        deployment: Deployment {
+        deployment: Deployment::registered(chain, &params.name, registry, dataset_id, &gov),
+        txs,
+    })
+}
+
+impl Deployment {
+    /// The record of a dataset just registered as `dataset_id` in `registry`, governed by `gov`.
+    pub(crate) fn registered(
+        chain: &Chain,
+        name: &str,
+        registry: Address,
+        dataset_id: u64,
+        gov: &GovernanceAddresses,
+    ) -> Deployment {
+        Deployment {
             chain_id: chain.chain_id(),
             rpc_url: chain.rpc_url().to_owned(),
-            name: params.name.clone(),
+            name: name.to_owned(),
             registry,
             dataset_id,
             token: gov.token,
             timelock: gov.timelock,
             governor: gov.governor,
             start_block: gov.start_block,
-        },
-        txs,
-    })
+        }
+    }
 }
 
 /// Deploys a new, empty `DatasetRegistry`; the record's `contract_address` is its address.

@@ -227,17 +227,7 @@ pub async fn register_fork(
     txs.push(tx);
     let dataset_id = deploy::registered_id(&receipt)?;
     Ok(DeployOutcome {
-        deployment: Deployment {
-            chain_id: chain.chain_id(),
-            rpc_url: chain.rpc_url().to_owned(),
-            name: params.name.clone(),
-            registry,
-            dataset_id,
-            token: gov.token,
-            timelock: gov.timelock,
-            governor: gov.governor,
-            start_block: gov.start_block,
-        },
+        deployment: Deployment::registered(chain, &params.name, registry, dataset_id, &gov),
         txs,
     })
 }
