@@ -1,14 +1,15 @@
-use std::path::PathBuf;
-
 use colony_store::Access;
+use colony_store::ops::remote::RemoteUrl;
 
 use crate::{CliError, Ctx, output};
 
-/// Manage remotes: other datasets to fetch from.
+/// Manage remotes: other copies of the dataset to fetch from and push to.
 ///
-/// Without a subcommand, lists them. A remote is another dataset on this machine (for
-/// instance a fork in another folder); `colony fetch NAME` brings its branches to
-/// `refs/remotes/NAME/BRANCH`, to merge with `colony merge NAME/BRANCH`.
+/// Without a subcommand, lists them. A remote is another dataset on this machine (a
+/// path, for instance a fork in another folder), a peer over iroh (the ticket `colony
+/// serve` prints) or an S3-compatible object store (`s3://BUCKET/PREFIX`). `colony fetch
+/// NAME` brings its branches to `refs/remotes/NAME/BRANCH`, to merge with `colony merge
+/// NAME/BRANCH`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -18,12 +19,12 @@ pub struct Args {
 /// What to do with remotes.
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
-    /// Add a remote NAME for the dataset at PATH.
+    /// Add a remote NAME at URL.
     Add {
         /// Its name (letters, digits, `-`, `_`).
         name: String,
-        /// The dataset's folder.
-        path: PathBuf,
+        /// A dataset's folder, a peer ticket, or s3://BUCKET/PREFIX.
+        url: String,
     },
     /// List the remotes.
     List,
@@ -43,17 +44,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
                 output::json(&remotes);
             } else {
                 for r in remotes {
-                    println!("{:<16} {}", r.name, r.path);
+                    println!("{:<16} {}", r.name, r.url);
                 }
             }
         }
-        Action::Add { name, path } => {
+        Action::Add { name, url } => {
             let mut repo = ctx.open(Access::Write)?;
-            let r = repo.add_remote(&name, &ctx.cwd.join(path))?;
+            let r = repo.add_remote(&name, &RemoteUrl::parse(&url, &ctx.cwd)?)?;
             if ctx.json {
                 output::json(&r);
             } else if !ctx.quiet {
-                println!("added remote {} → {}", r.name, r.path);
+                println!("added remote {} → {}", r.name, r.url);
             }
         }
         Action::Remove { name } => {

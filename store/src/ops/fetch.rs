@@ -1,7 +1,9 @@
 //! `fetch`: bring a remote's branches, history and shards into this dataset.
 //!
-//! Only shards this store lacks move. Each arrives in `shards/tmp`, is hashed with
-//! BLAKE3 and compared with its name, and only then renamed into place and indexed.
+//! Only shards this store lacks move. Each arrives in `shards/tmp/partial-<id>`, is
+//! hashed with BLAKE3 and compared with its name, and only then renamed into place and
+//! indexed. A fetch killed halfway leaves the partial file; the next fetch hands it to
+//! the remote again, which resumes where the proven bytes end.
 //! History objects are copied referred-to first and their ids recomputed. The
 //! remote-tracking refs `refs/remotes/NAME/<branch>` move last, after everything they
 //! reach is durable.
@@ -45,7 +47,30 @@ pub struct FetchReport {
     pub bytes: u64,
 }
 
+/// Where an interrupted fetch of shard `id` leaves its bytes, so that the next fetch
+/// can resume: `shards/tmp/partial-<id>`. `gc` removes these with other temporaries.
+pub fn partial_shard_path(shards_dir: &std::path::Path, id: &Hash) -> std::path::PathBuf {
+    shards_dir.join("tmp").join(format!("partial-{id}"))
+}
+
 impl Repo {
+    /// The commits this dataset's branches, tags and remote-tracking refs point at: what
+    /// a remote may assume it already has.
+    pub fn local_tips(&self) -> Result<Vec<gix::ObjectId>> {
+        let mut tips = Vec::new();
+        for prefix in ["refs/heads/", "refs/tags/", "refs/remotes/", "refs/pins/"] {
+            tips.extend(
+                self.history()
+                    .list_refs(prefix)?
+                    .into_iter()
+                    .map(|(_, id)| id),
+            );
+        }
+        tips.sort();
+        tips.dedup();
+        Ok(tips)
+    }
+
     /// Fetches from the configured remote `name`.
     pub fn fetch(&self, name: &str) -> Result<FetchReport> {
         let remote = self.open_remote(name)?;
@@ -70,16 +95,22 @@ impl Repo {
         let store = self.chunks()?;
         let mut have: HashSet<Hash> = store.shard_files()?.into_iter().collect();
         have.extend(store.indexed_shards()?.into_iter().map(|(h, _)| h));
-        let wanted: Vec<Hash> = remote
+        let wanted: Vec<(Hash, u64)> = remote
             .list_shards()?
             .into_iter()
-            .filter(|h| !have.contains(h))
+            .filter(|(h, _)| !have.contains(h))
             .collect();
         let progress = self.progress();
-        progress.begin("fetching shards", Some(wanted.len() as u64));
-        for id in wanted {
-            let tmp = crate::durable::temp_path(&store.dir().join("tmp"), "fetch");
-            let how = remote.fetch_shard(&id, &tmp)?;
+        progress.begin(
+            "fetching shards",
+            Some(wanted.iter().map(|(_, size)| size).sum()),
+        );
+        let tmp_dir = store.dir().join("tmp");
+        std::fs::create_dir_all(&tmp_dir)
+            .map_err(|e| StoreError::io(format!("create {}", tmp_dir.display()), e))?;
+        for (id, _) in wanted {
+            let tmp = partial_shard_path(store.dir(), &id);
+            let how = remote.fetch_shard(&id, &tmp, &|n| progress.advance(n))?;
             let check = (|| -> Result<SealedShard> {
                 let file = ShardFile::open(id, &tmp)?;
                 let actual = file.hash_file()?;
@@ -108,13 +139,13 @@ impl Repo {
             if how != Shared::Copied {
                 report.shards_shared += 1;
             }
-            progress.advance(1);
         }
         progress.end();
 
         // History, then the refs.
         let tips: Vec<_> = refs.iter().map(|(_, id)| *id).collect();
-        report.objects = remote.fetch_objects(self.history(), &tips)?;
+        let haves = self.local_tips()?;
+        report.objects = remote.fetch_objects(self.history(), &tips, &haves)?;
         self.history().sync()?;
         let prefix = format!("refs/remotes/{name}/");
         let old: Vec<(String, gix::ObjectId)> = self.history().list_refs(&prefix)?;

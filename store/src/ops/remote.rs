@@ -1,14 +1,16 @@
-//! Remotes: other copies of a dataset that `fetch` brings history and shards from.
+//! Remotes: other copies of a dataset that `fetch` brings history and shards from and
+//! `push` sends them to.
 //!
 //! A remote is anything that implements [`Remote`]: list its branches, copy the history
-//! objects reachable from some commits, list its shards and hand over one shard's bytes.
-//! The caller verifies everything it receives (git object ids are recomputed when the
-//! objects are written; every shard is hashed with BLAKE3 before it is indexed), so a
-//! remote is never trusted. Today there is [`LocalRemote`], another dataset on the same
-//! machine (a fork in another folder); peers over iroh and S3-compatible object stores
-//! implement the same trait.
+//! objects reachable from some commits, list its shards, hand over one shard's bytes and
+//! accept a push. The caller verifies everything it receives (git object ids are
+//! recomputed when the objects are written; every shard is hashed with BLAKE3 before it
+//! is indexed), so a remote is never trusted. Where a remote lives is a [`RemoteUrl`]:
+//! another dataset on this machine ([`LocalRemote`]), a peer over iroh (a ticket) or an
+//! S3-compatible object store (`s3://BUCKET/PREFIX`).
 //!
-//! Remotes are recorded in `config.toml` as `[remote.NAME] path = "/abs/path"`.
+//! Remotes are recorded in `config.toml` as `[remote.NAME] url = "…"` (older configs
+//! wrote `path = "/abs/path"`, still read).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -31,13 +33,111 @@ pub trait Remote {
     /// Writes into `into` every history object reachable from `tips` that it lacks;
     /// returns how many were written. Objects already present are assumed to come with
     /// everything they reach (colony writes objects before the objects that refer to
-    /// them, so that holds even after a crash).
-    fn fetch_objects(&self, into: &History, tips: &[ObjectId]) -> Result<u64>;
-    /// Every shard the remote holds.
-    fn list_shards(&self) -> Result<Vec<Hash>>;
-    /// Places the bytes of shard `id` at `dest` (a temporary path on the local store's
-    /// file system; not yet verified). Says whether they were linked, cloned or copied.
-    fn fetch_shard(&self, id: &Hash, dest: &Path) -> Result<Shared>;
+    /// them, so that holds even after a crash). `haves` are commits `into` already
+    /// holds (its branch and remote-tracking tips): a remote that talks over a wire
+    /// may skip what they reach.
+    fn fetch_objects(&self, into: &History, tips: &[ObjectId], haves: &[ObjectId]) -> Result<u64>;
+    /// Every shard the remote holds, with its size in bytes.
+    fn list_shards(&self) -> Result<Vec<(Hash, u64)>>;
+    /// Places the bytes of shard `id` at `dest`, a path on the local store's file system
+    /// that the caller verifies before it is used. `dest` may already hold a prefix left
+    /// by an interrupted fetch of the same shard: a remote that can resume keeps the
+    /// bytes it can prove and fetches the rest; one that cannot starts over. `progress`
+    /// is told how many more bytes arrived. Says whether the bytes were linked, cloned
+    /// or copied.
+    fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared>;
+    /// Sends what the remote lacks of `commit`'s history and shards, then moves its
+    /// branch `branch` to `commit`: only as a fast-forward unless `force`.
+    fn push(
+        &self,
+        local: &Repo,
+        branch: &str,
+        commit: ObjectId,
+        force: bool,
+    ) -> Result<PushReport> {
+        let _ = (local, branch, commit, force);
+        Err(StoreError::Remote {
+            remote: self.name().to_string(),
+            why: "this kind of remote does not accept pushes".into(),
+        })
+    }
+}
+
+/// What a push moved.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct PushReport {
+    /// The remote.
+    pub remote: String,
+    /// The remote's branch.
+    pub branch: String,
+    /// Where it pointed before (none: new branch).
+    pub old: Option<String>,
+    /// Where it points now.
+    pub new: String,
+    /// History objects sent.
+    pub objects: u64,
+    /// Shards sent.
+    pub shards: usize,
+    /// Bytes of the shards sent.
+    pub bytes: u64,
+    /// Whether the branch already pointed at the commit (nothing to do).
+    pub up_to_date: bool,
+}
+
+/// Where a remote lives, as written after `colony remote add NAME`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteUrl {
+    /// Another dataset on this machine (an absolute path).
+    Path(PathBuf),
+    /// An S3-compatible object store: `s3://BUCKET/PREFIX`.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix inside it (no leading or trailing `/`; may be empty).
+        prefix: String,
+    },
+    /// A peer over iroh: a ticket as `colony serve` prints it.
+    Peer(String),
+}
+
+impl RemoteUrl {
+    /// Reads what a user typed: `s3://…`, a peer ticket (`colony…` as `serve`
+    /// prints it) or a path (relative to `cwd`).
+    pub fn parse(text: &str, cwd: &Path) -> Result<RemoteUrl> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(StoreError::Refused(format!(
+                    "`{text}` names no bucket: write s3://BUCKET/PREFIX"
+                )));
+            }
+            return Ok(RemoteUrl::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
+        }
+        if is_peer_ticket(text) {
+            return Ok(RemoteUrl::Peer(text.to_string()));
+        }
+        Ok(RemoteUrl::Path(cwd.join(text)))
+    }
+}
+
+/// Whether `text` looks like a peer ticket rather than a path: tickets start with
+/// `colony` and hold no path separator.
+pub fn is_peer_ticket(text: &str) -> bool {
+    text.starts_with("colony") && !text.contains('/') && !Path::new(text).exists()
+}
+
+impl std::fmt::Display for RemoteUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteUrl::Path(p) => write!(f, "{}", p.display()),
+            RemoteUrl::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            RemoteUrl::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            RemoteUrl::Peer(t) => f.write_str(t),
+        }
+    }
 }
 
 /// A remote as configured.
@@ -45,8 +145,8 @@ pub trait Remote {
 pub struct RemoteInfo {
     /// Its name.
     pub name: String,
-    /// Where it is.
-    pub path: String,
+    /// Where it is: a path, `s3://BUCKET/PREFIX` or a peer ticket.
+    pub url: String,
 }
 
 /// Checks a remote name: it becomes a config key and a ref folder.
@@ -73,40 +173,49 @@ impl Repo {
         };
         t.iter()
             .filter_map(|(name, v)| {
+                let url = v.get("url").or_else(|| v.get("path"))?.as_str()?;
                 Some(RemoteInfo {
                     name: name.clone(),
-                    path: v.get("path")?.as_str()?.to_string(),
+                    url: url.to_string(),
                 })
             })
             .collect()
     }
 
-    /// Adds a remote `name` for the dataset at `path` (which must be a dataset).
-    pub fn add_remote(&mut self, name: &str, path: &Path) -> Result<RemoteInfo> {
+    /// Adds a remote `name` at `url`. A path must be a dataset; other kinds are
+    /// checked when first used.
+    pub fn add_remote(&mut self, name: &str, url: &RemoteUrl) -> Result<RemoteInfo> {
         validate_remote_name(name)?;
         if self.remotes().iter().any(|r| r.name == name) {
             return Err(StoreError::Refused(format!(
                 "remote `{name}` already exists (remove it first with `colony remote remove {name}`)"
             )));
         }
-        let abs = path
-            .canonicalize()
-            .map_err(|e| StoreError::io(format!("resolve {}", path.display()), e))?;
-        if !abs.join(crate::repo::COLONY_DIR).join("history").is_dir() {
-            return Err(StoreError::NotADataset(abs));
-        }
-        if abs == self.root() {
-            return Err(StoreError::Refused(
-                "a dataset cannot be its own remote".into(),
-            ));
-        }
+        let url = match url {
+            RemoteUrl::Path(path) => {
+                let abs = path
+                    .canonicalize()
+                    .map_err(|e| StoreError::io(format!("resolve {}", path.display()), e))?;
+                if !abs.join(crate::repo::COLONY_DIR).join("history").is_dir() {
+                    return Err(StoreError::NotADataset(abs));
+                }
+                if abs == self.root() {
+                    return Err(StoreError::Refused(
+                        "a dataset cannot be its own remote".into(),
+                    ));
+                }
+                RemoteUrl::Path(abs)
+            }
+            other => other.clone(),
+        };
         let info = RemoteInfo {
             name: name.to_string(),
-            path: abs.display().to_string(),
+            url: url.to_string(),
         };
+        self.config_mut().remove(&format!("remote.{name}"));
         self.config_mut().set(
-            &format!("remote.{name}.path"),
-            toml::Value::String(info.path.clone()),
+            &format!("remote.{name}.url"),
+            toml::Value::String(info.url.clone()),
         );
         self.config().save()?;
         Ok(info)
@@ -138,7 +247,22 @@ impl Repo {
                     "no remote `{name}` (add one with `colony remote add {name} PATH`)"
                 ))
             })?;
-        Ok(Box::new(LocalRemote::open(name, Path::new(&info.path))?))
+        open_url(name, &RemoteUrl::parse(&info.url, self.root())?)
+    }
+}
+
+/// Opens the remote at `url` under the name `name`.
+pub fn open_url(name: &str, url: &RemoteUrl) -> Result<Box<dyn Remote>> {
+    match url {
+        RemoteUrl::Path(path) => Ok(Box::new(LocalRemote::open(name, path)?)),
+        RemoteUrl::S3 { .. } => Err(StoreError::Remote {
+            remote: name.to_string(),
+            why: "S3-compatible remotes are not built into this colony".into(),
+        }),
+        RemoteUrl::Peer(_) => Err(StoreError::Remote {
+            remote: name.to_string(),
+            why: "peer remotes are not built into this colony".into(),
+        }),
     }
 }
 
@@ -242,16 +366,29 @@ impl Remote for LocalRemote {
         self.repo.history().list_refs("refs/heads/")
     }
 
-    fn fetch_objects(&self, into: &History, tips: &[ObjectId]) -> Result<u64> {
+    fn fetch_objects(&self, into: &History, tips: &[ObjectId], _haves: &[ObjectId]) -> Result<u64> {
         copy_objects(self.repo.history(), into, tips)
     }
 
-    fn list_shards(&self) -> Result<Vec<Hash>> {
-        crate::ops::fork::list_shard_files(&self.repo.colony_dir().join("shards"))
+    fn list_shards(&self) -> Result<Vec<(Hash, u64)>> {
+        let dir = self.repo.colony_dir().join("shards");
+        let ids = crate::ops::fork::list_shard_files(&dir)?;
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let size = std::fs::metadata(crate::shard_path(&dir, &id)).map_or(0, |m| m.len());
+                (id, size)
+            })
+            .collect())
     }
 
-    fn fetch_shard(&self, id: &Hash, dest: &Path) -> Result<Shared> {
+    fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared> {
         let src = crate::shard_path(&self.repo.colony_dir().join("shards"), id);
-        share_file(&src, dest)
+        let _ = std::fs::remove_file(dest);
+        let how = share_file(&src, dest)?;
+        if let Ok(m) = std::fs::metadata(dest) {
+            progress(m.len());
+        }
+        Ok(how)
     }
 }
