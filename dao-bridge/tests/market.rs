@@ -66,14 +66,6 @@ async fn setup(alice: &Chain) -> (Deployment, Market, u64) {
     (dep, m, posted.bounty_id)
 }
 
-/// Gas × price actually paid by the transaction (anvil's base fee varies per block).
-async fn fee(chain: &Chain, tx: B256) -> U256 {
-    use alloy::providers::Provider;
-    let p = ProviderBuilder::new().connect_http(chain.rpc_url().parse().unwrap());
-    let r = p.get_transaction_receipt(tx).await.unwrap().unwrap();
-    U256::from(r.gas_used) * U256::from(r.effective_gas_price)
-}
-
 #[tokio::test]
 async fn honest_claim_is_paid_after_the_window() {
     let dn = common::devnet().await;
@@ -143,7 +135,7 @@ async fn honest_claim_is_paid_after_the_window() {
     assert_eq!(paid.to, bob_addr);
     assert_eq!(paid.amount, eth(1250));
     let after = market::balance(&bob, bob_addr).await.unwrap();
-    let claim_fee = fee(&bob, claimed.tx.tx_hash).await;
+    let claim_fee = claimed.tx.fee;
     // Bob paid the stake and the claim's fee, and got the stake back plus the reward.
     assert_eq!(after + claim_fee, before + eth(1000));
     assert_eq!(
@@ -254,7 +246,7 @@ async fn wrong_claim_is_challenged_and_slashed_by_a_dao_vote() {
 
     // The claimant's stake went to the challenger, on top of the challenger's own stake back.
     let carol_after = market::balance(&carol, carol_addr).await.unwrap();
-    let ch_fee = fee(&carol, ch.tx_hash).await;
+    let ch_fee = ch.fee;
     assert_eq!(carol_after + ch_fee, carol_before + eth(250));
     let c = market::claim_info(&carol, m.address, claimed.claim_id)
         .await
@@ -304,7 +296,7 @@ async fn dao_can_uphold_a_challenged_claim() {
         .unwrap();
     eprintln!("GAS execute(resolve, claimant wins) {}", exec.gas_used);
     let after = market::balance(&bob, bob_addr).await.unwrap();
-    let claim_fee = fee(&bob, claimed.tx.tx_hash).await;
+    let claim_fee = claimed.tx.fee;
     // Reward plus the challenger's slashed stake.
     assert_eq!(after + claim_fee, before + eth(1250));
     let c = market::claim_info(&bob, m.address, claimed.claim_id)

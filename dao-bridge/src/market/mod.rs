@@ -329,6 +329,34 @@ pub async fn bounties(
     Ok(out)
 }
 
+/// An amount of ETH as typed (`1.5`, `0.01`, or `250wei` for wei), in wei.
+pub fn parse_eth(text: &str) -> Result<U256> {
+    let t = text.trim();
+    let bad = |why: String| DaoError::InvalidParam {
+        what: "amount".to_owned(),
+        reason: format!("`{text}`: {why}; give ETH like `1.5` or `0.01`, or wei like `250wei`"),
+    };
+    if let Some(wei) = t.strip_suffix("wei") {
+        return wei.trim().parse::<U256>().map_err(|e| bad(e.to_string()));
+    }
+    let t = t
+        .strip_suffix("eth")
+        .or_else(|| t.strip_suffix("ETH"))
+        .unwrap_or(t)
+        .trim();
+    alloy::primitives::utils::parse_ether(t).map_err(|e| bad(e.to_string()))
+}
+
+/// `wei` as ETH with no trailing zeros, e.g. `1.25`.
+pub fn format_eth(wei: U256) -> String {
+    let s = alloy::primitives::utils::format_ether(wei);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
 /// keccak256 of a model spec, as the market stores it.
 pub fn model_spec_hash(spec: &str) -> B256 {
     keccak256(spec.as_bytes())
@@ -366,4 +394,26 @@ async fn posted_events(
                 .map(|d| (block, d.inner.data))
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_and_print_in_eth() {
+        let milli = U256::from(10u64).pow(U256::from(15u64));
+        assert_eq!(parse_eth("1.5").unwrap(), milli * U256::from(1500));
+        assert_eq!(parse_eth("0.25 eth").unwrap(), milli * U256::from(250));
+        assert_eq!(parse_eth("250wei").unwrap(), U256::from(250));
+        assert!(
+            parse_eth("lots")
+                .unwrap_err()
+                .to_string()
+                .contains("`lots`")
+        );
+        assert_eq!(format_eth(milli * U256::from(1250)), "1.25");
+        assert_eq!(format_eth(milli * U256::from(2000)), "2");
+        assert_eq!(format_eth(U256::ZERO), "0");
+    }
 }
