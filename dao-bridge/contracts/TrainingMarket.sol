@@ -28,6 +28,12 @@ import {DatasetRegistry} from "./DatasetRegistry.sol";
 ///    winning challenger gets both stakes and the bounty reopens for the next claim.
 ///
 /// A poster may cancel a bounty that has no claim pending and take the reward back.
+///
+/// Trust and limits: a disputed claim waits for the dataset's governance; while it waits,
+/// the reward and both stakes stay escrowed (there is no timeout, since the DAO is the
+/// judge of last resort). A stake of zero is allowed but makes challenges free, so any
+/// claim can then be pushed to a DAO vote at no cost; posters should ask for a stake.
+/// Amounts are at most 2^96 - 1 wei.
 /// @dev Gas: a bounty takes four storage slots, a claim five; model specs live in events.
 /// ETH is pushed to recipients after all state is written (checks-effects-interactions); a
 /// recipient that refuses ETH only blocks its own payment.
