@@ -229,6 +229,16 @@ fn honest_claim_is_paid_after_the_window() {
     let s = json(root, &["bounty", "show", "1"]);
     assert_eq!(s["bounty"]["status"], "paid", "{s}");
     assert_eq!(s["claim"]["status"], "finalized", "{s}");
+
+    // The second bounty: only its poster may cancel it, and gets the reward back.
+    let e = fails_as(root, DEV1_KEY, &["bounty", "cancel", "2"]);
+    assert!(e.contains("poster"), "{e}");
+    let x = json(root, &["bounty", "cancel", "2"]);
+    assert_eq!(x["refund"], eth(500).to_string(), "{x}");
+    let s = json(root, &["bounty", "show", "2"]);
+    assert_eq!(s["bounty"]["status"], "cancelled", "{s}");
+    let e = fails(root, &["bounty", "cancel", "1"]);
+    assert!(e.contains("bounty 1 is not open: it is paid"), "{e}");
 }
 
 #[test]
@@ -292,4 +302,15 @@ fn wrong_claim_is_challenged_and_the_dao_slashes_it() {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let again = json_as(root, DEV2_KEY, &a);
     assert_eq!(again["claim_id"], 2, "{again}");
+    // The bounty's history keeps the rejected claim.
+    let s = json(root, &["bounty", "show", "1"]);
+    let claims = s["claims"].as_array().unwrap();
+    assert_eq!(claims.len(), 2, "{s}");
+    assert_eq!(claims[0]["status"], "rejected", "{s}");
+    assert_eq!(claims[0]["disputed_step"], 17, "{s}");
+    assert_eq!(claims[1]["status"], "pending", "{s}");
+    assert_eq!(s["claim"]["id"], 2, "{s}");
+    let text = ok(root, &["bounty", "show", "1"]);
+    assert!(text.contains("claim 1: rejected by"), "{text}");
+    assert!(text.contains("at step 17"), "{text}");
 }

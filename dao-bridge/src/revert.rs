@@ -127,7 +127,7 @@ fn market_reason(e: Mkt) -> String {
             e.window, e.max
         ),
         Mkt::BountyNotOpen(e) => format!(
-            "bounty {} takes no claim: it is {}",
+            "bounty {} is not open: it is {}",
             e.bountyId,
             bounty_status(e.status)
         ),

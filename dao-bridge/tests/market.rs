@@ -112,7 +112,7 @@ async fn honest_claim_is_paid_after_the_window() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("takes no claim: it is claimed"),
+        err.to_string().contains("is not open: it is claimed"),
         "{err}"
     );
 

@@ -32,6 +32,7 @@ pub enum BountyCommand {
     Post(PostArgs),
     List(ListArgs),
     Show(ShowArgs),
+    Cancel(CancelArgs),
 }
 
 /// Escrow a reward for training a model on a revision's snapshot.
@@ -66,9 +67,18 @@ pub struct ListArgs {
     pub all: bool,
 }
 
-/// Show one bounty and the claim pending on it.
+/// Show one bounty and every claim made on it.
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
+    /// The bounty.
+    pub id: u64,
+}
+
+/// Cancel a bounty you posted and take its reward back.
+///
+/// Only while it is open: not while a claim is pending or disputed, nor once paid.
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
     /// The bounty.
     pub id: u64,
 }
@@ -79,6 +89,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
         BountyCommand::Post(a) => post(ctx, &args.market, a),
         BountyCommand::List(a) => list(ctx, &args.market, a),
         BountyCommand::Show(a) => show(ctx, &args.market, a),
+        BountyCommand::Cancel(a) => cancel(ctx, &args.market, a),
     }
 }
 
@@ -216,17 +227,23 @@ fn list(ctx: &Ctx, margs: &MarketArgs, args: ListArgs) -> Result<i32, CliError> 
 fn show(ctx: &Ctx, margs: &MarketArgs, args: ShowArgs) -> Result<i32, CliError> {
     let mc = MarketCtx::load(ctx, margs)?;
     let m: Market = mc.require_market()?;
-    let (b, claim): (BountyInfo, Option<ClaimInfo>) = block_on(async {
+    let (b, claims): (BountyInfo, Vec<ClaimInfo>) = block_on(async {
         let chain = connect(&mc.cfg).await?;
         let b = market::bounty(&chain, &m, args.id).await?;
-        let claim = match b.active_claim {
-            Some(c) => Some(market::claim_info(&chain, m.address, c).await?),
-            None => None,
-        };
-        Ok::<_, colony_dao_bridge::DaoError>((b, claim))
+        let claims = market::claims_of(&chain, &m, args.id).await?;
+        Ok::<_, colony_dao_bridge::DaoError>((b, claims))
     })??;
+    // The claim pending, disputed or paid on the bounty now (none after a rejection).
+    let current = b
+        .active_claim
+        .and_then(|id| claims.iter().find(|c| c.id == id).cloned());
     if ctx.json {
-        output::json(&serde_json::json!({ "market": m.address, "bounty": b, "claim": claim }));
+        output::json(&serde_json::json!({
+            "market": m.address,
+            "bounty": b,
+            "claim": current,
+            "claims": claims,
+        }));
         return Ok(0);
     }
     println!("bounty {} on market {}: {}", b.id, m.address, b.status);
@@ -237,7 +254,10 @@ fn show(ctx: &Ctx, margs: &MarketArgs, args: ShowArgs) -> Result<i32, CliError> 
     println!("  stake     {} ETH", market::format_eth(b.stake));
     println!("  window    {} s", b.window);
     println!("  poster    {} (block {})", b.poster, b.posted_block);
-    if let Some(c) = claim {
+    if claims.is_empty() {
+        println!("no claims yet");
+    }
+    for c in &claims {
         println!("claim {}: {} by {}", c.id, c.status, c.claimant);
         println!("  record    {}", c.values.record_hash);
         println!("  weights   {}", c.values.weights_hash);
@@ -252,6 +272,33 @@ fn show(ctx: &Ctx, margs: &MarketArgs, args: ShowArgs) -> Result<i32, CliError> 
         if let (Some(who), Some(step)) = (c.challenger, c.disputed_step) {
             println!("  challenged by {who} at step {step}");
         }
+    }
+    Ok(0)
+}
+
+fn cancel(ctx: &Ctx, margs: &MarketArgs, args: CancelArgs) -> Result<i32, CliError> {
+    let mc = MarketCtx::load(ctx, margs)?;
+    let m: Market = mc.require_market()?;
+    let (b, tx) = block_on(async {
+        let chain = connect_signing(&mc.cfg, &margs.chain).await?;
+        let b = market::bounty(&chain, &m, args.id).await?;
+        let tx = market::cancel_bounty(&chain, m.address, args.id).await?;
+        Ok::<_, colony_dao_bridge::DaoError>((b, tx))
+    })??;
+    if ctx.json {
+        output::json(&serde_json::json!({
+            "bounty_id": args.id,
+            "refund": b.reward.to_string(),
+            "tx": tx,
+        }));
+    } else if !ctx.quiet {
+        println!(
+            "Cancelled bounty {}: {} ETH refunded to {}",
+            args.id,
+            market::format_eth(b.reward),
+            b.poster
+        );
+        println!("  {}", tx_line(&tx));
     }
     Ok(0)
 }

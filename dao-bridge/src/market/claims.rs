@@ -2,7 +2,8 @@
 //! finalize after it, and resolve a dispute through the dataset's governance.
 
 use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::sol_types::SolCall;
+use alloy::rpc::types::Filter;
+use alloy::sol_types::{SolCall, SolEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::TrainingMarket;
@@ -10,6 +11,7 @@ use crate::chain::{Chain, TxRecord};
 use crate::deploy::Deployment;
 use crate::error::{DaoError, Result};
 use crate::governance::{self, Proposed, u256_dec};
+use crate::market::Market;
 
 /// What a claim commits to: the run record's hash, the final weights' hash, the root of the
 /// per-step hash chain, and the number of steps (a challenge names one of `0..steps`).
@@ -237,6 +239,28 @@ pub async fn claim_info(chain: &Chain, market: Address, claim_id: u64) -> Result
         challenger: challenged.then_some(c.challenger),
         disputed_step: challenged.then(|| c.disputedStep.saturating_to()),
     })
+}
+
+/// Every claim ever made on bounty `bounty_id`, oldest first (from `Claimed` events since
+/// the market's deployment), each as stored now.
+pub async fn claims_of(chain: &Chain, market: &Market, bounty_id: u64) -> Result<Vec<ClaimInfo>> {
+    let to = chain.block_number().await?;
+    let filter = Filter::new()
+        .address(market.address)
+        .event_signature(TrainingMarket::Claimed::SIGNATURE_HASH)
+        .topic2(B256::from(U256::from(bounty_id)));
+    let logs = chain
+        .logs("listing claims", &filter, market.start_block, to)
+        .await?;
+    let mut out = Vec::with_capacity(logs.len());
+    for l in &logs {
+        if let Ok(ev) = l.log_decode::<TrainingMarket::Claimed>() {
+            out.push(
+                claim_info(chain, market.address, ev.inner.data.claimId.saturating_to()).await?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// The calldata of `resolve(claim_id, challenger_wins)` on the market.

@@ -5,7 +5,7 @@
 //! | command | call |
 //! |---|---|
 //! | `bounty post` | [`deploy_market`] (first use), [`post_bounty`] |
-//! | `bounty list` / `bounty show` | [`bounties`] / [`bounty`] |
+//! | `bounty list` / `bounty show` | [`bounties`] / [`bounty`] and [`claims_of`] |
 //! | `run claim` | [`claim`] |
 //! | `run challenge` | [`challenge`] |
 //! | `run finalize` | [`finalize`] |
@@ -28,8 +28,8 @@ use crate::governance::u256_dec;
 mod claims;
 
 pub use claims::{
-    ClaimInfo, ClaimStatus, ClaimValues, Claimed, Paid, challenge, claim, claim_info, finalize,
-    propose_resolution, resolve_calldata, resolve_direct,
+    ClaimInfo, ClaimStatus, ClaimValues, Claimed, Paid, challenge, claim, claim_info, claims_of,
+    finalize, propose_resolution, resolve_calldata, resolve_direct,
 };
 
 /// Default challenge window: three days.
