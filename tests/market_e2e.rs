@@ -221,6 +221,9 @@ fn honest_claim_is_paid_after_the_window() {
     let e = fails(root, &["run", "finalize", "1"]);
     assert!(e.contains("still open to challenge"), "{e}");
     ok(root, &["dao", "advance", "--seconds", "601"]);
+    // Past the window nobody can challenge any more.
+    let e = fails_as(root, DEV2_KEY, &["run", "challenge", "1", "--step", "3"]);
+    assert!(e.contains("challenge window of claim 1 closed"), "{e}");
     let f = json(root, &["run", "finalize", "1"]);
     assert_eq!(f["paid_to"].as_str().unwrap(), DEV1);
     assert_eq!(f["amount"], eth(1250).to_string());
