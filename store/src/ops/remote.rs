@@ -260,6 +260,11 @@ impl Repo {
 pub fn open_url(name: &str, url: &RemoteUrl) -> Result<Box<dyn Remote>> {
     match url {
         RemoteUrl::Path(path) => Ok(Box::new(LocalRemote::open(name, path)?)),
+        #[cfg(feature = "s3")]
+        RemoteUrl::S3 { bucket, prefix } => Ok(Box::new(crate::remote_s3::S3Remote::open(
+            name, bucket, prefix,
+        )?)),
+        #[cfg(not(feature = "s3"))]
         RemoteUrl::S3 { .. } => Err(StoreError::Remote {
             remote: name.to_string(),
             why: "S3-compatible remotes are not built into this colony".into(),
