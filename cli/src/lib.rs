@@ -29,7 +29,7 @@ pub use error::CliError;
 )]
 pub struct Cli {
     /// Run as if started in DIR.
-    #[arg(short = 'C', global = true, value_name = "DIR")]
+    #[arg(short = 'C', id = "chdir", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Print one JSON document on stdout instead of text (no colour, no progress).
     #[arg(long, global = true)]

@@ -20,6 +20,8 @@ pub mod manifest;
 pub mod ops;
 pub mod pointer;
 pub mod progress;
+#[cfg(feature = "s3")]
+pub mod remote_s3;
 pub mod repo;
 pub mod shard;
 pub mod snapshot;

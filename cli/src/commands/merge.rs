@@ -41,7 +41,7 @@ pub struct Args {
     pub abort: bool,
 }
 
-fn print(r: &MergeReport) {
+pub fn print(r: &MergeReport) {
     for f in &r.files {
         match f.rows {
             Some(n) => println!("  {:<9} {} ({n} rows)", f.outcome, f.path),

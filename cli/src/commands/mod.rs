@@ -13,6 +13,7 @@ pub mod bounty;
 pub mod branch;
 pub mod cat;
 pub mod checkout;
+pub mod clone;
 pub mod commit;
 pub mod completions;
 pub mod conflicts;
@@ -28,6 +29,8 @@ pub mod log;
 pub mod market;
 pub mod merge;
 pub mod pin;
+pub mod pull;
+pub mod push;
 pub mod query;
 pub mod remote;
 pub mod reset;
@@ -63,7 +66,10 @@ pub enum Command {
     Fork(fork::Args),
     Lineage(lineage::Args),
     Remote(remote::Args),
+    Clone(clone::Args),
     Fetch(fetch::Args),
+    Pull(pull::Args),
+    Push(push::Args),
     Merge(merge::Args),
     Conflicts(conflicts::Args),
     Resolve(resolve::Args),
@@ -100,7 +106,10 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<i32, CliError> {
         Command::Fork(a) => fork::run(ctx, a),
         Command::Lineage(a) => lineage::run(ctx, a),
         Command::Remote(a) => remote::run(ctx, a),
+        Command::Clone(a) => clone::run(ctx, a),
         Command::Fetch(a) => fetch::run(ctx, a),
+        Command::Pull(a) => pull::run(ctx, a),
+        Command::Push(a) => push::run(ctx, a),
         Command::Merge(a) => merge::run(ctx, a),
         Command::Conflicts(a) => conflicts::run(ctx, a),
         Command::Resolve(a) => resolve::run(ctx, a),

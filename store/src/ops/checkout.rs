@@ -72,7 +72,7 @@ impl Repo {
     }
 
     /// Writes `target` over the work tree described by `ix`; returns the new index.
-    fn apply(
+    pub(crate) fn apply(
         &self,
         ix: &Index,
         commit: ObjectId,

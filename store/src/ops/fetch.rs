@@ -47,6 +47,17 @@ pub struct FetchReport {
     pub bytes: u64,
 }
 
+/// What [`Repo::receive_shards`] moved.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShardsReceived {
+    /// Shards received (verified and indexed).
+    pub shards: usize,
+    /// Of those, how many were hard-linked or cloned rather than copied.
+    pub shared: usize,
+    /// Bytes of the shards received.
+    pub bytes: u64,
+}
+
 /// Where an interrupted fetch of shard `id` leaves its bytes, so that the next fetch
 /// can resume: `shards/tmp/partial-<id>`. `gc` removes these with other temporaries.
 pub fn partial_shard_path(shards_dir: &std::path::Path, id: &Hash) -> std::path::PathBuf {
@@ -71,27 +82,16 @@ impl Repo {
         Ok(tips)
     }
 
-    /// Fetches from the configured remote `name`.
-    pub fn fetch(&self, name: &str) -> Result<FetchReport> {
-        let remote = self.open_remote(name)?;
-        self.fetch_from(remote.as_ref())
-    }
-
-    /// Fetches every branch of `remote`.
-    pub fn fetch_from(&self, remote: &dyn Remote) -> Result<FetchReport> {
+    /// Brings every shard `remote` holds and this store lacks, each verified (BLAKE3 ==
+    /// its name) before it is renamed into place and indexed. A shard that fails
+    /// verification is deleted and the error names it and the remote.
+    pub fn receive_shards(&self, remote: &dyn Remote) -> Result<ShardsReceived> {
         let name = remote.name().to_string();
         let bad = |why: String| StoreError::Remote {
             remote: name.clone(),
             why,
         };
-        let refs = remote.list_refs()?;
-        let mut report = FetchReport {
-            remote: name.clone(),
-            branches: refs.len(),
-            ..Default::default()
-        };
-
-        // Shards first, so that the data a fetched commit names is here before its ref.
+        let mut report = ShardsReceived::default();
         let store = self.chunks()?;
         let mut have: HashSet<Hash> = store.shard_files()?.into_iter().collect();
         have.extend(store.indexed_shards()?.into_iter().map(|(h, _)| h));
@@ -129,7 +129,12 @@ impl Repo {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
+                    return Err(match e {
+                        e @ StoreError::Remote { .. } => e,
+                        e => bad(format!(
+                            "shard {id} failed verification ({e}); it was not stored"
+                        )),
+                    });
                 }
             };
             crate::durable::rename_into(&tmp, &crate::shard_path(store.dir(), &id))?;
@@ -137,10 +142,34 @@ impl Repo {
             report.shards += 1;
             report.bytes += sealed.size;
             if how != Shared::Copied {
-                report.shards_shared += 1;
+                report.shared += 1;
             }
         }
         progress.end();
+        Ok(report)
+    }
+
+    /// Fetches from the configured remote `name`.
+    pub fn fetch(&self, name: &str) -> Result<FetchReport> {
+        let remote = self.open_remote(name)?;
+        self.fetch_from(remote.as_ref())
+    }
+
+    /// Fetches every branch of `remote`.
+    pub fn fetch_from(&self, remote: &dyn Remote) -> Result<FetchReport> {
+        let name = remote.name().to_string();
+        let refs = remote.list_refs()?;
+        let mut report = FetchReport {
+            remote: name.clone(),
+            branches: refs.len(),
+            ..Default::default()
+        };
+
+        // Shards first, so that the data a fetched commit names is here before its ref.
+        let got = self.receive_shards(remote)?;
+        report.shards = got.shards;
+        report.shards_shared = got.shared;
+        report.bytes = got.bytes;
 
         // History, then the refs.
         let tips: Vec<_> = refs.iter().map(|(_, id)| *id).collect();

@@ -3,6 +3,7 @@
 
 pub mod add;
 pub mod checkout;
+pub mod clone;
 pub mod commit;
 pub mod fetch;
 pub mod fork;
@@ -11,6 +12,7 @@ pub mod gc;
 pub mod inspect;
 pub mod merge;
 pub mod merge_state;
+pub mod push;
 pub mod refs;
 pub mod remote;
 pub mod resolve;

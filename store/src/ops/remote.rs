@@ -46,6 +46,11 @@ pub trait Remote {
     /// is told how many more bytes arrived. Says whether the bytes were linked, cloned
     /// or copied.
     fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared>;
+    /// The branch a clone checks out when none is asked for (the remote's HEAD), if the
+    /// remote knows one. `clone` falls back to `main`, else the first branch.
+    fn default_branch(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
     /// Sends what the remote lacks of `commit`'s history and shards, then moves its
     /// branch `branch` to `commit`: only as a fast-forward unless `force`.
     fn push(
@@ -255,6 +260,11 @@ impl Repo {
 pub fn open_url(name: &str, url: &RemoteUrl) -> Result<Box<dyn Remote>> {
     match url {
         RemoteUrl::Path(path) => Ok(Box::new(LocalRemote::open(name, path)?)),
+        #[cfg(feature = "s3")]
+        RemoteUrl::S3 { bucket, prefix } => Ok(Box::new(crate::remote_s3::S3Remote::open(
+            name, bucket, prefix,
+        )?)),
+        #[cfg(not(feature = "s3"))]
         RemoteUrl::S3 { .. } => Err(StoreError::Remote {
             remote: name.to_string(),
             why: "S3-compatible remotes are not built into this colony".into(),
@@ -266,31 +276,30 @@ pub fn open_url(name: &str, url: &RemoteUrl) -> Result<Box<dyn Remote>> {
     }
 }
 
-/// Another dataset on this machine, read under its shared lock.
+/// Another dataset on this machine. It is opened under its shared lock when first read,
+/// and under its exclusive lock for a push (see [`crate::ops::push`]).
 pub struct LocalRemote {
     name: String,
     path: PathBuf,
-    repo: Repo,
+    repo: std::sync::OnceLock<Repo>,
 }
 
 impl LocalRemote {
     /// Opens the dataset at `path` as remote `name`.
     pub fn open(name: &str, path: &Path) -> Result<LocalRemote> {
-        let remote_err = |why: String| StoreError::Remote {
-            remote: name.to_string(),
-            why,
-        };
         if !path.join(crate::repo::COLONY_DIR).join("history").is_dir() {
-            return Err(remote_err(format!(
-                "{} is not a colony dataset (moved or deleted?)",
-                path.display()
-            )));
+            return Err(StoreError::Remote {
+                remote: name.to_string(),
+                why: format!(
+                    "{} is not a colony dataset (moved or deleted?)",
+                    path.display()
+                ),
+            });
         }
-        let repo = Repo::open(path, Access::Read, &|_| {})?;
         Ok(LocalRemote {
             name: name.to_string(),
             path: path.to_path_buf(),
-            repo,
+            repo: std::sync::OnceLock::new(),
         })
     }
 
@@ -298,6 +307,27 @@ impl LocalRemote {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The remote dataset, opened for reading on first use.
+    fn source(&self) -> Result<DatasetSource<'_>> {
+        if self.repo.get().is_none() {
+            let repo = Repo::open(&self.path, Access::Read, &|_| {})?;
+            let _ = self.repo.set(repo);
+        }
+        Ok(DatasetSource {
+            name: &self.name,
+            repo: self.repo.get().expect("just opened"),
+        })
+    }
+}
+
+/// An open dataset seen as a remote: what a [`LocalRemote`] reads from, and what a push
+/// to a dataset on this machine receives from (the pushing dataset).
+pub struct DatasetSource<'a> {
+    /// The name to report it under.
+    pub name: &'a str,
+    /// The dataset.
+    pub repo: &'a Repo,
 }
 
 /// Copies the objects reachable from `tips` that `into` lacks, from `from`. Objects are
@@ -357,9 +387,9 @@ pub fn copy_objects(from: &History, into: &History, tips: &[ObjectId]) -> Result
     Ok(n)
 }
 
-impl Remote for LocalRemote {
+impl Remote for DatasetSource<'_> {
     fn name(&self) -> &str {
-        &self.name
+        self.name
     }
 
     fn list_refs(&self) -> Result<Vec<(String, ObjectId)>> {
@@ -390,5 +420,50 @@ impl Remote for LocalRemote {
             progress(m.len());
         }
         Ok(how)
+    }
+}
+
+impl Remote for LocalRemote {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn list_refs(&self) -> Result<Vec<(String, ObjectId)>> {
+        self.source()?.list_refs()
+    }
+
+    fn fetch_objects(&self, into: &History, tips: &[ObjectId], haves: &[ObjectId]) -> Result<u64> {
+        self.source()?.fetch_objects(into, tips, haves)
+    }
+
+    fn list_shards(&self) -> Result<Vec<(Hash, u64)>> {
+        self.source()?.list_shards()
+    }
+
+    fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared> {
+        self.source()?.fetch_shard(id, dest, progress)
+    }
+
+    fn default_branch(&self) -> Result<Option<String>> {
+        Ok(match self.source()?.repo.head()? {
+            crate::history::Head::Branch { name, .. } => Some(name),
+            crate::history::Head::Detached(_) => None,
+        })
+    }
+
+    fn push(
+        &self,
+        local: &Repo,
+        branch: &str,
+        commit: ObjectId,
+        force: bool,
+    ) -> Result<PushReport> {
+        if self.repo.get().is_some() {
+            return Err(StoreError::Remote {
+                remote: self.name.clone(),
+                why: "opened for reading; open it again to push".into(),
+            });
+        }
+        crate::ops::push::push_to_dataset(&self.name, &self.path, local, branch, commit, force)
     }
 }

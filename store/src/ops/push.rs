@@ -1,0 +1,232 @@
+//! `push` and `pull`: the porcelain over [`Remote`], for every kind of remote.
+//!
+//! `push NAME [BRANCH]` hands the remote what it lacks of the branch's commit and moves
+//! the remote's branch, only as a fast-forward unless forced; afterwards the
+//! remote-tracking ref `refs/remotes/NAME/BRANCH` records where it now points.
+//! `pull NAME [BRANCH]` is `fetch NAME` followed by `merge NAME/BRANCH`.
+//!
+//! A push to a dataset on this machine ([`push_to_dataset`]) is a fetch in reverse: the
+//! target, under its exclusive lock, receives the pushing dataset's missing shards (each
+//! verified by BLAKE3 before it is indexed) and history objects (ids recomputed), syncs
+//! them, and only then moves its branch. When that branch is the one the target has
+//! checked out, the target's work tree is updated too (git's `updateInstead`): the push
+//! is refused if the target has uncommitted changes, a merge in progress, or untracked
+//! files the new commit would overwrite, so a push never loses anyone's work.
+
+use std::path::Path;
+
+use gix::ObjectId;
+
+use crate::error::{Result, StoreError};
+use crate::history::Head;
+use crate::ops::checkout::CheckoutReport;
+use crate::ops::fetch::FetchReport;
+use crate::ops::merge::{MergeOptions, MergeReport, MergeResult};
+use crate::ops::remote::{DatasetSource, PushReport, copy_objects};
+use crate::repo::{Access, Repo};
+
+/// What `pull` did.
+#[derive(Debug, serde::Serialize)]
+pub struct PullReport {
+    /// The fetch.
+    pub fetch: FetchReport,
+    /// The merge of `NAME/BRANCH` into HEAD.
+    pub merge: MergeReport,
+}
+
+/// Why a non-fast-forward push is refused, with what to do about it.
+pub fn non_fast_forward(remote: &str, branch: &str, old: ObjectId, new: ObjectId) -> StoreError {
+    StoreError::Remote {
+        remote: remote.to_string(),
+        why: format!(
+            "refusing to move branch `{branch}` from {old} to {new}: not a fast-forward \
+             (the remote has commits this push lacks). Bring them in first with \
+             `colony pull {remote} {branch}`, or overwrite with `colony push {remote} {branch} --force`"
+        ),
+    }
+}
+
+impl Repo {
+    /// The current branch's name, or an error saying to name one.
+    pub fn current_branch(&self) -> Result<String> {
+        match self.head()? {
+            Head::Branch { name, .. } => Ok(name),
+            Head::Detached(_) => Err(StoreError::Refused(
+                "HEAD is detached (on no branch): name the branch".into(),
+            )),
+        }
+    }
+
+    /// Pushes local branch `branch` (default: the current one) to remote `name`.
+    pub fn push(&self, name: &str, branch: Option<&str>, force: bool) -> Result<PushReport> {
+        let branch = match branch {
+            Some(b) => b.to_string(),
+            None => self.current_branch()?,
+        };
+        let full = format!("refs/heads/{branch}");
+        crate::history::validate_ref_name(&full)?;
+        let commit = self
+            .history()
+            .ref_target(&full)?
+            .ok_or_else(|| StoreError::Refused(format!("no local branch `{branch}` to push")))?;
+        let remote = self.open_remote(name)?;
+        let report = remote.push(self, &branch, commit, force)?;
+        self.history()
+            .set_ref(&format!("refs/remotes/{name}/{branch}"), commit)?;
+        Ok(report)
+    }
+
+    /// Fetches remote `name`, then merges `NAME/BRANCH` (default: the current branch's
+    /// name) into HEAD: a fast-forward when possible, else a three-way merge. On a branch
+    /// with no commit yet, the branch simply starts at the remote's commit.
+    pub fn pull(
+        &self,
+        name: &str,
+        branch: Option<&str>,
+        opts: &MergeOptions,
+    ) -> Result<PullReport> {
+        let branch = match branch {
+            Some(b) => b.to_string(),
+            None => self.current_branch()?,
+        };
+        let fetch = self.fetch(name)?;
+        let tracking = format!("refs/remotes/{name}/{branch}");
+        crate::history::validate_ref_name(&tracking)?;
+        let theirs = self
+            .history()
+            .ref_target(&tracking)?
+            .ok_or_else(|| StoreError::Remote {
+                remote: name.to_string(),
+                why: format!("has no branch `{branch}`"),
+            })?;
+        let merge = match self.head()? {
+            Head::Branch {
+                name: ours,
+                commit: None,
+            } => {
+                let r = self.start_branch_at(&ours, theirs)?;
+                MergeReport {
+                    result: MergeResult::FastForward,
+                    ours: String::new(),
+                    theirs: theirs.to_string(),
+                    base: None,
+                    commit: Some(r.commit),
+                    files: Vec::new(),
+                    conflicts: Vec::new(),
+                }
+            }
+            _ => self.merge(&format!("{name}/{branch}"), opts)?,
+        };
+        Ok(PullReport { fetch, merge })
+    }
+
+    /// Checks out `commit` into a work tree whose HEAD is the unborn (or clean) branch
+    /// `branch`, then points the branch at it and HEAD at the branch. Refuses to
+    /// overwrite staged changes or untracked files that differ from the commit's.
+    pub(crate) fn start_branch_at(&self, branch: &str, commit: ObjectId) -> Result<CheckoutReport> {
+        let target = self.snapshot_of(commit)?;
+        let ix = self.index_for_head()?;
+        let paths: Vec<String> = target.keys().cloned().collect();
+        crate::ops::fork::precreate_folders(self.root(), &paths);
+        let (mut new_ix, mut report) = self.apply(&ix, commit, &target, false)?;
+        self.save_index(&mut new_ix)?;
+        self.history()
+            .set_ref(&format!("refs/heads/{branch}"), commit)?;
+        self.history().set_head_branch(branch)?;
+        report.branch = Some(branch.to_string());
+        Ok(report)
+    }
+}
+
+/// Pushes `commit` from `local` to branch `branch` of the dataset at `path` (remote
+/// `name`), as described in the module docs.
+pub fn push_to_dataset(
+    name: &str,
+    path: &Path,
+    local: &Repo,
+    branch: &str,
+    commit: ObjectId,
+    force: bool,
+) -> Result<PushReport> {
+    let refused = |why: String| StoreError::Remote {
+        remote: name.to_string(),
+        why,
+    };
+    let full = format!("refs/heads/{branch}");
+    crate::history::validate_ref_name(&full)?;
+    if path == local.root() {
+        return Err(refused("is this dataset itself".into()));
+    }
+    let mut target = Repo::open(path, Access::Write, &|_| {})?;
+    target.set_progress(local.progress());
+    let old = target.history().ref_target(&full)?;
+    let mut report = PushReport {
+        remote: name.to_string(),
+        branch: branch.to_string(),
+        old: old.map(|o| o.to_string()),
+        new: commit.to_string(),
+        ..Default::default()
+    };
+    if old == Some(commit) {
+        report.up_to_date = true;
+        return Ok(report);
+    }
+
+    // The target's checked-out branch moves only with its work tree, and only when
+    // nothing there would be lost.
+    let checked_out = matches!(target.head()?, Head::Branch { name: ref b, .. } if b == branch);
+    if checked_out {
+        if crate::ops::merge_state::load(target.colony_dir())?.is_some() {
+            return Err(refused(format!(
+                "has a merge in progress on `{branch}`, its checked-out branch; finish it there first"
+            )));
+        }
+        let ix = target.index_for_head()?;
+        let wt = target.work_tree_state(&ix)?;
+        let mut dirty: Vec<String> = ix
+            .entries
+            .iter()
+            .filter(|(_, e)| e.is_staged_change())
+            .map(|(p, _)| p.clone())
+            .collect();
+        dirty.extend(wt.modified);
+        dirty.extend(wt.removed);
+        if !dirty.is_empty() {
+            dirty.sort();
+            dirty.dedup();
+            return Err(refused(format!(
+                "`{branch}` is checked out there and its work tree has uncommitted changes ({}); \
+                 commit or discard them there, or push to another branch",
+                dirty
+                    .iter()
+                    .take(10)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+
+    let source = DatasetSource {
+        name: "(pushing dataset)",
+        repo: local,
+    };
+    let got = target.receive_shards(&source)?;
+    report.shards = got.shards;
+    report.bytes = got.bytes;
+    report.objects = copy_objects(local.history(), target.history(), &[commit])?;
+    target.history().sync()?;
+
+    if let Some(old) = old
+        && !force
+        && target.history().merge_base(old, commit)? != Some(old)
+    {
+        return Err(non_fast_forward(name, branch, old, commit));
+    }
+    if checked_out {
+        target.start_branch_at(branch, commit)?;
+    } else {
+        target.history().set_ref(&full, commit)?;
+    }
+    Ok(report)
+}

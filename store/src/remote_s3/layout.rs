@@ -1,0 +1,106 @@
+//! Key names and the bundle format of an S3 remote.
+//!
+//! A bundle is `CLNYBDL1` followed by, per object, its kind (`u8`: 1 commit, 2 tree,
+//! 3 blob, 4 tag), its length (`u64` little-endian) and its bytes. Object ids are not
+//! stored: the reader recomputes them.
+
+use std::collections::HashMap;
+
+use gix::ObjectId;
+
+use crate::Hash;
+use crate::error::{Result, StoreError};
+
+/// The first bytes of every bundle.
+pub const BUNDLE_MAGIC: &[u8; 8] = b"CLNYBDL1";
+
+/// Folder of the shards.
+pub const SHARDS: &str = "shards";
+/// Folder of the history bundles.
+pub const HISTORY: &str = "history";
+/// Folder of the branches.
+pub const HEADS: &str = "refs/heads";
+
+/// The key (under the prefix) of shard `id`.
+pub fn shard_key(id: &Hash) -> String {
+    format!("{SHARDS}/{id}")
+}
+
+/// The key (under the prefix) of the bundle pushed with `commit`.
+pub fn bundle_key(commit: &ObjectId) -> String {
+    format!("{HISTORY}/{commit}.bundle")
+}
+
+/// The commit a bundle's file name names, if it is one.
+pub fn bundle_commit(file_name: &str) -> Option<ObjectId> {
+    ObjectId::from_hex(file_name.strip_suffix(".bundle")?.as_bytes()).ok()
+}
+
+fn kind_code(kind: gix::objs::Kind) -> u8 {
+    match kind {
+        gix::objs::Kind::Commit => 1,
+        gix::objs::Kind::Tree => 2,
+        gix::objs::Kind::Blob => 3,
+        gix::objs::Kind::Tag => 4,
+    }
+}
+
+/// Encodes objects (kind, bytes) as a bundle.
+pub fn encode_bundle<'a>(
+    objects: impl IntoIterator<Item = (gix::objs::Kind, &'a [u8])>,
+) -> Vec<u8> {
+    let mut out = BUNDLE_MAGIC.to_vec();
+    for (kind, data) in objects {
+        out.push(kind_code(kind));
+        out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+/// Decodes a bundle into its objects by their recomputed ids.
+pub fn decode_bundle(
+    name: &str,
+    bytes: &[u8],
+) -> Result<HashMap<ObjectId, (gix::objs::Kind, Vec<u8>)>> {
+    let bad = |why: &str| StoreError::MalformedHistory {
+        object: name.to_string(),
+        why: why.to_string(),
+    };
+    let mut rest = bytes
+        .strip_prefix(BUNDLE_MAGIC.as_slice())
+        .ok_or_else(|| bad("not a colony history bundle"))?;
+    let mut out = HashMap::new();
+    while !rest.is_empty() {
+        if rest.len() < 9 {
+            return Err(bad("truncated"));
+        }
+        let kind = match rest[0] {
+            1 => gix::objs::Kind::Commit,
+            2 => gix::objs::Kind::Tree,
+            3 => gix::objs::Kind::Blob,
+            4 => gix::objs::Kind::Tag,
+            _ => return Err(bad("unknown object kind")),
+        };
+        let len = u64::from_le_bytes(rest[1..9].try_into().expect("8 bytes")) as usize;
+        rest = &rest[9..];
+        if rest.len() < len {
+            return Err(bad("truncated"));
+        }
+        let data = rest[..len].to_vec();
+        rest = &rest[len..];
+        let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, kind, &data)
+            .map_err(|e| bad(&e.to_string()))?;
+        out.insert(id, (kind, data));
+    }
+    Ok(out)
+}
+
+/// Reads a ref object's text: a commit id.
+pub fn parse_ref(branch: &str, text: &[u8]) -> Result<ObjectId> {
+    let t = std::str::from_utf8(text).unwrap_or("").trim();
+    ObjectId::from_hex(t.as_bytes()).map_err(|_| StoreError::MalformedHistory {
+        object: format!("refs/heads/{branch}"),
+        why: "does not hold a commit id".into(),
+    })
+}

@@ -1,0 +1,278 @@
+//! Pushing to an S3 remote: missing shards (resumable), one history bundle, then the
+//! branch with a conditional PUT.
+
+use std::collections::HashSet;
+use std::io::Read;
+
+use gix::ObjectId;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+
+use super::layout;
+use super::{MULTIPART_THRESHOLD, PART_SIZE, S3Remote};
+use crate::Hash;
+use crate::error::{Result, StoreError};
+use crate::ops::push::non_fast_forward;
+use crate::ops::remote::PushReport;
+use crate::repo::Repo;
+
+/// Children of a git object (tree entries, a commit's tree, a tag's target); a commit's
+/// parents are not included.
+fn children(kind: gix::objs::Kind, data: &[u8]) -> Result<Vec<ObjectId>> {
+    let hash_kind = gix::hash::Kind::Sha1;
+    Ok(match kind {
+        gix::objs::Kind::Commit => {
+            vec![
+                gix::objs::CommitRef::from_bytes(data, hash_kind)
+                    .map_err(StoreError::git)?
+                    .tree(),
+            ]
+        }
+        gix::objs::Kind::Tree => gix::objs::TreeRef::from_bytes(data, hash_kind)
+            .map_err(StoreError::git)?
+            .entries
+            .iter()
+            .filter(|e| !e.mode.is_commit())
+            .map(|e| e.oid.to_owned())
+            .collect(),
+        gix::objs::Kind::Tag => vec![
+            gix::objs::TagRef::from_bytes(data, hash_kind)
+                .map_err(StoreError::git)?
+                .target(),
+        ],
+        gix::objs::Kind::Blob => Vec::new(),
+    })
+}
+
+/// Every object reachable from `roots` (without following commit parents) not in
+/// `stop`, added to `seen`; the (kind, bytes) of each newly seen one go to `out` when
+/// given.
+fn collect(
+    repo: &gix::Repository,
+    roots: &[ObjectId],
+    seen: &mut HashSet<ObjectId>,
+    stop: &HashSet<ObjectId>,
+    mut out: Option<&mut Vec<(gix::objs::Kind, Vec<u8>)>>,
+) -> Result<()> {
+    let mut stack = roots.to_vec();
+    while let Some(id) = stack.pop() {
+        if stop.contains(&id) || !seen.insert(id) {
+            continue;
+        }
+        let obj = repo.find_object(id).map_err(StoreError::git)?;
+        stack.extend(children(obj.kind, &obj.data)?);
+        if let Some(out) = out.as_deref_mut() {
+            out.push((obj.kind, obj.data.to_vec()));
+        }
+    }
+    Ok(())
+}
+
+impl S3Remote {
+    /// The objects reachable from `commit` that the remote's branches (`remote_tips`,
+    /// those this dataset has) do not reach, git-style: commits not reachable from the
+    /// tips, with the trees and blobs the boundary commits' trees do not hold.
+    fn objects_to_send(
+        &self,
+        local: &Repo,
+        commit: ObjectId,
+        remote_tips: &[ObjectId],
+    ) -> Result<Vec<(gix::objs::Kind, Vec<u8>)>> {
+        let history = local.history();
+        let known: HashSet<ObjectId> = if remote_tips.is_empty() {
+            HashSet::new()
+        } else {
+            history.walk(remote_tips)?.into_iter().collect()
+        };
+        let new_commits: Vec<ObjectId> = history
+            .walk(&[commit])?
+            .into_iter()
+            .filter(|c| !known.contains(c))
+            .collect();
+        let hash_kind = gix::hash::Kind::Sha1;
+        let mut boundary_trees = Vec::new();
+        for c in &new_commits {
+            let obj = history.repo().find_object(*c).map_err(StoreError::git)?;
+            let parsed =
+                gix::objs::CommitRef::from_bytes(&obj.data, hash_kind).map_err(StoreError::git)?;
+            for p in parsed.parents() {
+                if known.contains(&p) {
+                    boundary_trees.push(history.commit_tree(p)?);
+                }
+            }
+        }
+        let mut have: HashSet<ObjectId> = HashSet::new();
+        collect(
+            history.repo(),
+            &boundary_trees,
+            &mut have,
+            &HashSet::new(),
+            None,
+        )?;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        collect(
+            history.repo(),
+            &new_commits,
+            &mut seen,
+            &have,
+            Some(&mut out),
+        )?;
+        Ok(out)
+    }
+
+    /// Uploads one shard file, in parts when it is large.
+    fn upload_shard(&self, local: &Repo, id: &Hash, progress: &dyn Fn(u64)) -> Result<u64> {
+        let path = crate::shard_path(&local.colony_dir().join("shards"), id);
+        let io = |e: std::io::Error| StoreError::io(format!("read {}", path.display()), e);
+        let mut file = std::fs::File::open(&path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        let key = self.key(&layout::shard_key(id));
+        let doing = format!("upload shard {id}");
+        if size <= MULTIPART_THRESHOLD {
+            let mut buf = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut buf).map_err(io)?;
+            self.rt
+                .block_on(self.store.put(&key, PutPayload::from(buf)))
+                .map_err(|e| self.store_err(&doing, e))?;
+            progress(size);
+            return Ok(size);
+        }
+        self.rt.block_on(async {
+            let mut upload = self
+                .store
+                .put_multipart(&key)
+                .await
+                .map_err(|e| self.store_err(&doing, e))?;
+            let result: Result<()> = async {
+                loop {
+                    let mut part = Vec::with_capacity(PART_SIZE);
+                    (&mut file)
+                        .take(PART_SIZE as u64)
+                        .read_to_end(&mut part)
+                        .map_err(io)?;
+                    if part.is_empty() {
+                        break;
+                    }
+                    let n = part.len() as u64;
+                    upload
+                        .put_part(PutPayload::from(part))
+                        .await
+                        .map_err(|e| self.store_err(&doing, e))?;
+                    progress(n);
+                }
+                upload
+                    .complete()
+                    .await
+                    .map_err(|e| self.store_err(&doing, e))?;
+                Ok(())
+            }
+            .await;
+            if result.is_err() {
+                let _ = upload.abort().await;
+            }
+            result
+        })?;
+        Ok(size)
+    }
+
+    /// See [`crate::ops::remote::Remote::push`].
+    pub(super) fn push_branch(
+        &self,
+        local: &Repo,
+        branch: &str,
+        commit: ObjectId,
+        force: bool,
+    ) -> Result<PushReport> {
+        crate::history::validate_ref_name(&format!("refs/heads/{branch}"))?;
+        let refs = self.read_refs()?;
+        let old = refs.iter().find(|r| r.branch == branch);
+        let mut report = PushReport {
+            remote: self.name.clone(),
+            branch: branch.to_string(),
+            old: old.map(|o| o.commit.to_string()),
+            new: commit.to_string(),
+            ..Default::default()
+        };
+        if old.is_some_and(|o| o.commit == commit) {
+            report.up_to_date = true;
+            return Ok(report);
+        }
+        let history = local.history();
+        if let Some(o) = old
+            && !force
+            && (!history.repo().has_object(o.commit)
+                || history.merge_base(o.commit, commit)? != Some(o.commit))
+        {
+            return Err(non_fast_forward(&self.name, branch, o.commit, commit));
+        }
+
+        // Shards the bucket lacks (a rerun after a killed push skips what arrived).
+        let there: HashSet<Hash> = self.shards()?.into_iter().map(|(h, _)| h).collect();
+        let shards_dir = local.colony_dir().join("shards");
+        let missing: Vec<(Hash, u64)> = crate::ops::fork::list_shard_files(&shards_dir)?
+            .into_iter()
+            .filter(|h| !there.contains(h))
+            .map(|h| {
+                let size =
+                    std::fs::metadata(crate::shard_path(&shards_dir, &h)).map_or(0, |m| m.len());
+                (h, size)
+            })
+            .collect();
+        let progress = local.progress();
+        progress.begin("pushing shards", Some(missing.iter().map(|(_, s)| s).sum()));
+        for (id, _) in &missing {
+            report.bytes += self.upload_shard(local, id, &|n| progress.advance(n))?;
+            report.shards += 1;
+        }
+        progress.end();
+
+        // History: one bundle of what the remote's branches do not reach.
+        let tips: Vec<ObjectId> = refs
+            .iter()
+            .map(|r| r.commit)
+            .filter(|c| history.repo().has_object(*c))
+            .collect();
+        let objects = self.objects_to_send(local, commit, &tips)?;
+        if !objects.is_empty() {
+            report.objects = objects.len() as u64;
+            let bundle = layout::encode_bundle(objects.iter().map(|(k, d)| (*k, d.as_slice())));
+            let key = self.key(&layout::bundle_key(&commit));
+            let put = self.rt.block_on(self.store.put_opts(
+                &key,
+                PutPayload::from(bundle),
+                PutOptions::from(PutMode::Create),
+            ));
+            match put {
+                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+                Err(e) => return Err(self.store_err("upload history", e)),
+            }
+        }
+
+        // The branch, last and conditionally.
+        let mode = match old {
+            None => PutMode::Create,
+            Some(o) => PutMode::Update(UpdateVersion {
+                e_tag: o.e_tag.clone(),
+                version: o.version.clone(),
+            }),
+        };
+        let key = self.key(&format!("{}/{branch}", layout::HEADS));
+        let put = self.rt.block_on(self.store.put_opts(
+            &key,
+            PutPayload::from(format!("{commit}\n").into_bytes()),
+            PutOptions::from(mode),
+        ));
+        match put {
+            Ok(_) => Ok(report),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Err(self.err(format!(
+                "branch `{branch}` moved while this push ran (another push won); \
+                 run `colony pull {} {branch}` and push again",
+                self.name
+            ))),
+            Err(e) => Err(self.store_err(&format!("move branch `{branch}`"), e)),
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! S3-compatible remotes against a real S3 server the tests start on loopback: moto
+//! (`moto[server]` from PyPI, installed by `scripts/setup.sh`).
+
+mod common;
+mod pyhelp;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        pyhelp::require(&["moto.server"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto (pip install 'moto[server]')");
+        let m = Moto { child, port };
+        let start = Instant::now();
+        while m.http("GET", "/", &[]).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "moto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        m
+    }
+
+    /// One plain HTTP request (moto needs no signature); returns the status and body.
+    fn http(&self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        )?;
+        s.write_all(body)?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        let text = String::from_utf8_lossy(&out);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body_at = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(out.len(), |p| p + 4);
+        Ok((status, out[body_at..].to_vec()))
+    }
+
+    fn create_bucket(&self, bucket: &str) {
+        let (status, body) = self.http("PUT", &format!("/{bucket}"), &[]).unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+
+    /// Keys in `bucket` under `prefix`.
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let (_, body) = self
+            .http("GET", &format!("/{bucket}?prefix={prefix}"), &[])
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        text.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let (status, body) = self
+            .http("PUT", &format!("/{bucket}/{key}"), bytes)
+            .unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A colony command with the AWS environment pointing at this server.
+    fn colony(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = cmd(dir, args);
+        c.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", self.url())
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("HTTP_PROXY")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("https_proxy");
+        c
+    }
+
+    fn ok(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.colony(dir, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "colony {args:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, dir: &Path, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let s = self.ok(dir, &a);
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("non-JSON ({e}): {s}"))
+    }
+
+    fn fails(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.colony(dir, args).output().unwrap();
+        assert!(
+            !out.status.success(),
+            "colony {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn head_commit(dir: &Path) -> String {
+    json(dir, &["log", "-n", "1"])[0]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn origin_with_data() -> tempfile::TempDir {
+    let a = dataset();
+    for i in 0..3 {
+        write(
+            a.path(),
+            &format!("data/part{i}.bin"),
+            &random_bytes(600_000, i),
+        );
+    }
+    write(a.path(), "notes/readme.txt", b"penguins on s3\n");
+    commit_all(a.path(), "v1");
+    a
+}
+
+#[test]
+fn s3_push_clone_fetch_pull_round_trip() {
+    let s3 = Moto::start();
+    s3.create_bucket("colony-test");
+    let a = origin_with_data();
+    let top = tempfile::tempdir().unwrap();
+    s3.ok(
+        a.path(),
+        &["remote", "add", "s3", "s3://colony-test/datasets/penguins"],
+    );
+
+    let p = s3.json(a.path(), &["push", "s3"]);
+    assert_eq!(p["old"], serde_json::Value::Null, "{p}");
+    assert!(p["shards"].as_u64().unwrap() >= 1, "{p}");
+    assert!(p["objects"].as_u64().unwrap() >= 4, "{p}");
+    let keys = s3.keys("colony-test", "datasets/penguins/");
+    assert!(
+        keys.iter()
+            .any(|k| k == "datasets/penguins/refs/heads/main"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("datasets/penguins/shards/")),
+        "{keys:?}"
+    );
+    assert!(keys.iter().any(|k| k.ends_with(".bundle")), "{keys:?}");
+    // Pushing again sends nothing.
+    assert_eq!(s3.json(a.path(), &["push", "s3"])["up_to_date"], true);
+
+    // Clone into an empty folder: byte-exact.
+    let r = s3.json(
+        top.path(),
+        &["clone", "s3://colony-test/datasets/penguins", "b"],
+    );
+    let b = top.path().join("b");
+    assert_eq!(r["branch"], "main", "{r}");
+    assert_eq!(tree(&b), tree(a.path()));
+    assert_eq!(head_commit(&b), head_commit(a.path()));
+    ok(&b, &["verify"]);
+    ok(&b, &["fsck"]);
+
+    // A second fetch moves nothing.
+    let f = s3.json(&b, &["fetch", "origin"]);
+    assert_eq!(f["objects"], 0, "{f}");
+    assert_eq!(f["shards"], 0, "{f}");
+    assert!(f["updated"].as_array().unwrap().is_empty(), "{f}");
+
+    // b pushes a change; a pulls it (fast-forward); only the new shard moves.
+    write(&b, "data/new.bin", &random_bytes(300_000, 9));
+    write(&b, "notes/readme.txt", b"edited in b\n");
+    commit_all(&b, "v2 from b");
+    let p = s3.json(&b, &["push", "origin"]);
+    assert_eq!(p["shards"], 1, "{p}");
+    let pl = s3.json(a.path(), &["pull", "s3"]);
+    assert_eq!(pl["merge"]["result"], "fast_forward", "{pl}");
+    assert_eq!(pl["fetch"]["shards"], 1, "{pl}");
+    assert_eq!(tree(a.path()), tree(&b));
+    ok(a.path(), &["verify"]);
+
+    // Diverged: b pushes first, a's push is refused without --force.
+    write(&b, "b.txt", b"b\n");
+    commit_all(&b, "v3 from b");
+    s3.ok(&b, &["push", "origin"]);
+    write(a.path(), "a.txt", b"a\n");
+    commit_all(a.path(), "v3 from a");
+    let err = s3.fails(a.path(), &["push", "s3"]);
+    assert!(err.contains("not a fast-forward"), "{err}");
+    assert!(err.contains("colony pull s3 main"), "{err}");
+    // Pull merges, then the push is a fast-forward.
+    let pl = s3.json(a.path(), &["pull", "s3"]);
+    assert_eq!(pl["merge"]["result"], "merged", "{pl}");
+    s3.ok(a.path(), &["push", "s3"]);
+    let pl = s3.json(&b, &["pull", "origin"]);
+    assert_eq!(pl["merge"]["result"], "fast_forward", "{pl}");
+    assert_eq!(tree(a.path()), tree(&b));
+
+    // Another branch; a fresh clone of it; --force overwrites.
+    ok(&b, &["switch", "-c", "dev"]);
+    write(&b, "dev.txt", b"dev\n");
+    commit_all(&b, "dev");
+    s3.ok(&b, &["push", "origin"]);
+    let r = s3.json(
+        top.path(),
+        &[
+            "clone",
+            "s3://colony-test/datasets/penguins",
+            "c",
+            "--branch",
+            "dev",
+        ],
+    );
+    assert_eq!(r["branch"], "dev");
+    assert_eq!(tree(&top.path().join("c")), tree(&b));
+    ok(a.path(), &["reset", "--hard", "HEAD~1"]);
+    s3.fails(a.path(), &["push", "s3"]);
+    s3.ok(a.path(), &["push", "s3", "main", "--force"]);
+    let f = s3.json(&b, &["fetch", "origin"]);
+    assert_eq!(
+        f["updated"][0]["new"].as_str().unwrap(),
+        head_commit(a.path()),
+        "{f}"
+    );
+}
+
+#[test]
+fn s3_corrupt_shard_is_caught_and_nothing_lands() {
+    let s3 = Moto::start();
+    s3.create_bucket("bkt");
+    let a = origin_with_data();
+    s3.ok(a.path(), &["remote", "add", "s3", "s3://bkt/ds"]);
+    s3.ok(a.path(), &["push", "s3"]);
+    let shard: PathBuf = shard_files(a.path())[0].clone();
+    let id = shard
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".shard")
+        .to_string();
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    s3.put("bkt", &format!("ds/shards/{id}"), &bytes);
+
+    let top = tempfile::tempdir().unwrap();
+    let err = s3.fails(top.path(), &["clone", "s3://bkt/ds", "b"]);
+    assert!(err.contains(&id), "the error names the shard: {err}");
+    assert!(
+        !top.path().join("b").exists(),
+        "a failed clone leaves nothing"
+    );
+
+    // A fetch into an existing dataset: fails, keeps neither the shard nor a partial.
+    let c = top.path().join("c");
+    ok(top.path(), &["init", "c"]);
+    ok(&c, &["remote", "add", "s3", "s3://bkt/ds"]);
+    let err = s3.fails(&c, &["fetch", "s3"]);
+    assert!(err.contains(&id), "{err}");
+    let leftovers: Vec<_> = walk(&c.join(".colony/shards"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(&id))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!c.join(".colony/history/refs/remotes/s3/main").exists());
+    ok(&c, &["fsck"]);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Waits until `ready()` or the child exits; kills it with SIGKILL if still running.
+/// Returns whether it was killed (false: it finished first).
+fn kill_when(child: &mut Child, ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if ready() {
+            let _ = Command::new("kill")
+                .args(["-9", &child.id().to_string()])
+                .status();
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "timed out");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn s3_killed_push_and_clone_resume() {
+    let s3 = Moto::start();
+    s3.create_bucket("big");
+    // Three shards of incompressible data, each over the multipart threshold: one per
+    // commit (every commit seals its own shard).
+    let a = dataset();
+    for i in 0..3u64 {
+        write(
+            a.path(),
+            &format!("big/{i}.bin"),
+            &random_bytes(20 * 1024 * 1024, 100 + i),
+        );
+        commit_all(a.path(), &format!("part {i}"));
+    }
+    assert_eq!(shard_files(a.path()).len(), 3);
+    let sizes: Vec<u64> = shard_files(a.path())
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    let smallest = *sizes.iter().min().unwrap();
+    s3.ok(a.path(), &["remote", "add", "s3", "s3://big/ds"]);
+
+    // kill -9 once the first shard is in the bucket; the rerun sends only the others.
+    let mut push = s3.colony(a.path(), &["push", "s3", "-q"]).spawn().unwrap();
+    let killed = kill_when(&mut push, || s3.keys("big", "ds/shards/").len() >= 1);
+    assert!(killed, "the push finished before it could be killed");
+    let there = s3.keys("big", "ds/shards/").len();
+    assert!(there < 3, "{there}");
+    assert!(
+        s3.keys("big", "ds/refs/").is_empty(),
+        "no branch before the data"
+    );
+    let p = s3.json(a.path(), &["push", "s3"]);
+    assert_eq!(p["shards"].as_u64().unwrap() as usize, 3 - there, "{p}");
+    assert_eq!(s3.keys("big", "ds/shards/").len(), 3);
+
+    // kill -9 a clone once its first shard is stored; the rerun resumes.
+    let top = tempfile::tempdir().unwrap();
+    let b = top.path().join("b");
+    let mut clone = s3
+        .colony(top.path(), &["clone", "s3://big/ds", "b", "-q"])
+        .spawn()
+        .unwrap();
+    let killed = kill_when(&mut clone, || {
+        walk(&b.join(".colony/shards"))
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "shard"))
+    });
+    assert!(killed, "the clone finished before it could be killed");
+    assert!(b.join(".colony/cloning").exists());
+    let r = s3.json(top.path(), &["clone", "s3://big/ds", "b"]);
+    assert_eq!(r["resumed"], true, "{r}");
+    let moved = r["fetch"]["bytes"].as_u64().unwrap();
+    assert!(
+        moved + smallest <= total,
+        "the resumed clone moved {moved} of {total} bytes: at least one whole shard should have been kept"
+    );
+    assert_eq!(tree(&b), tree(a.path()));
+    ok(&b, &["verify"]);
+    ok(&b, &["fsck"]);
+    assert!(!b.join(".colony/cloning").exists());
+}
