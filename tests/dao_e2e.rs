@@ -126,7 +126,10 @@ fn the_whole_governance_flow_anchors_a_head_that_verify_checks() {
     );
 
     ok(root, &["dao", "delegate"]);
-    let p = json(root, &["dao", "propose", "--locator", "iroh:test"]);
+    // The locator is where clones fetch the anchored head from: this dataset's folder
+    // (a peer ticket or s3:// URL in real use).
+    let locator = root.to_str().unwrap().to_owned();
+    let p = json(root, &["dao", "propose", "--locator", &locator]);
     let id = p["proposal_id"].as_str().unwrap().to_owned();
     assert_eq!(p["root"].as_str().unwrap(), ox(&c1_root));
 
@@ -146,7 +149,7 @@ fn the_whole_governance_flow_anchors_a_head_that_verify_checks() {
     let h = json(root, &["dao", "head"]);
     assert_eq!(h["root"].as_str().unwrap(), ox(&c1_root), "{h}");
     assert_eq!(h["commit"].as_str().unwrap(), ox(&c1_commit), "{h}");
-    assert_eq!(h["locator"], "iroh:test");
+    assert_eq!(h["locator"], locator.as_str());
     let s = json(root, &["dao", "status"]);
     assert_eq!(s["status"]["proposals"][0]["state"], "executed", "{s}");
     let out = ok(root, &["dao", "verify"]);
@@ -226,6 +229,48 @@ fn the_whole_governance_flow_anchors_a_head_that_verify_checks() {
         assert_eq!(fh["root"].as_str().unwrap(), ox(c2_root), "{fh}");
         ok(&dst, &["dao", "verify"]);
     }
+
+    // `clone --from-chain` fetches the anchored head (c1, not the newer local c2) from the
+    // locator and checks its root against the chain.
+    let registry = dep["registry"].as_str().unwrap();
+    let dataset_id = dep["dataset_id"].as_u64().unwrap().to_string();
+    let clones = tempfile::tempdir().unwrap();
+    let dst = clones.path().join("from-chain");
+    let chain_clone = |dst: &Path| {
+        let mut args = vec!["clone", "--from-chain", &dataset_id, dst.to_str().unwrap()];
+        args.extend(["--registry", registry, "--rpc-url", &devnet.url]);
+        run(clones.path(), &args)
+    };
+    let out = chain_clone(&dst);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(dst.join("table.csv")).unwrap(),
+        b"id,species\n1,Adelie\n2,Gentoo\n"
+    );
+    let log = json(&dst, &["log", "-n", "1"]);
+    assert_eq!(log[0]["commit"].as_str().unwrap(), c1_commit);
+    // The clone knows its DAO: verify against the chain works there.
+    ok(&dst, &["dao", "verify"]);
+
+    // A locator that no longer serves the anchored data: refused, nothing kept.
+    let moved = root.with_extension("moved");
+    std::fs::rename(root, &moved).unwrap();
+    std::fs::create_dir(root).unwrap();
+    ok(root, &["init"]);
+    write(root, "table.csv", b"id,species\n9,Impostor\n");
+    commit_all(root, "not the anchored data");
+    let dst2 = clones.path().join("refused");
+    let out = chain_clone(&dst2);
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("does not contain the anchored commit"), "{e}");
+    assert!(!dst2.exists(), "a refused clone leaves nothing behind");
+    std::fs::remove_dir_all(root).unwrap();
+    std::fs::rename(&moved, root).unwrap();
 
     drop(devnet);
 }

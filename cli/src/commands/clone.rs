@@ -16,10 +16,19 @@ use crate::{CliError, Ctx, output};
 /// DIR must not exist or be empty. A clone that fails removes what it created; a clone
 /// killed halfway (kill -9, power loss) leaves DIR with `.colony/cloning`, and running the
 /// same command again resumes it without fetching again what already arrived.
+///
+/// With `--from-chain ID --registry ADDR`, the source is the head dataset ID's DAO
+/// anchored in that `DatasetRegistry` (on `--rpc-url`, default the local devnet): the
+/// data is fetched from the locator the chain records, the anchored commit is checked out,
+/// and the clone is refused (and removed) unless the snapshot root recomputed from the
+/// fetched bytes equals the anchored root. The clone's config then names the dataset's
+/// DAO, so `colony dao verify` and `colony dao vote` work in it.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["url", "from_chain"])))]
 pub struct Args {
     /// Where to clone from: a folder, s3://BUCKET/PREFIX or a peer ticket.
-    pub url: String,
+    #[arg(required = false)]
+    pub url: Option<String>,
     /// Where to create the clone (default: the URL's last component).
     pub dir: Option<PathBuf>,
     /// The branch to check out.
@@ -28,10 +37,68 @@ pub struct Args {
     /// Do not check out a work tree (history and shards only).
     #[arg(long)]
     pub no_checkout: bool,
+    /// Clone the head anchored on chain for this dataset id (the positional argument is
+    /// then DIR).
+    #[arg(long, value_name = "DATASET_ID", requires = "registry")]
+    pub from_chain: Option<u64>,
+    /// The DatasetRegistry to read the head from (with --from-chain).
+    #[arg(long, value_name = "ADDR")]
+    pub registry: Option<String>,
+    /// JSON-RPC endpoint (with --from-chain; default the local devnet).
+    #[arg(long, value_name = "URL")]
+    pub rpc_url: Option<String>,
+    /// Chain id the endpoint must serve (with --from-chain; default 31337).
+    #[arg(long, value_name = "ID")]
+    pub chain_id: Option<u64>,
+}
+
+fn from_chain(ctx: &Ctx, id: u64, args: Args) -> Result<i32, CliError> {
+    let dir = match args.dir.or(args.url.map(PathBuf::from)) {
+        Some(d) => ctx.cwd.join(d),
+        None => {
+            return Err(colony_store::StoreError::Refused(
+                "name the folder to clone into: colony clone --from-chain ID DIR".into(),
+            )
+            .into());
+        }
+    };
+    let mut opts = CloneOptions {
+        branch: args.branch,
+        ..Default::default()
+    };
+    if !ctx.quiet && !ctx.json {
+        opts.progress = std::sync::Arc::new(crate::progress::Bars::new());
+    }
+    let r = super::dao::from_chain::clone_from_chain(
+        ctx,
+        id,
+        args.registry.as_deref().unwrap_or_default(),
+        args.rpc_url.as_deref(),
+        args.chain_id,
+        &dir,
+        &opts,
+    )?;
+    if ctx.json {
+        output::json(&r);
+    } else if !ctx.quiet {
+        println!(
+            "Cloned dataset {} from {} into {}",
+            r.dataset_id, r.locator, r.clone.path
+        );
+        println!(
+            "  anchored commit {} checked out; its bytes give the anchored root {}",
+            output::short(&r.anchored_commit),
+            r.root
+        );
+    }
+    Ok(0)
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
-    let url = RemoteUrl::parse(&args.url, &ctx.cwd)?;
+    if let Some(id) = args.from_chain {
+        return from_chain(ctx, id, args);
+    }
+    let url = RemoteUrl::parse(args.url.as_deref().unwrap_or_default(), &ctx.cwd)?;
     let dir = match args.dir.or_else(|| default_clone_dir(&url)) {
         Some(d) => ctx.cwd.join(d),
         None => {

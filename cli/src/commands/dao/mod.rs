@@ -19,6 +19,7 @@ use crate::{CliError, Ctx};
 pub mod admin;
 pub mod deploy;
 pub mod devnet;
+pub mod from_chain;
 pub mod govern;
 pub mod onchain;
 pub mod read;
