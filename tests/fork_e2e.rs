@@ -196,3 +196,26 @@ fn fetch_refuses_a_corrupt_shard() {
     assert!(fails(a.path(), &["cat", "b/main:data/new.bin"]).contains("b/main"));
     ok(a.path(), &["fsck"]);
 }
+
+#[test]
+fn fork_into_a_sibling_folder_by_relative_path() {
+    let top = tempfile::tempdir().unwrap();
+    let a = top.path().join("a");
+    std::fs::create_dir(&a).unwrap();
+    ok(&a, &["init"]);
+    write(&a, "f.txt", b"one\n");
+    commit_all(&a, "v1");
+    // `a-sibling` shares a name prefix with `a` but is not inside it.
+    ok(&a, &["fork", ".", "../a-sibling"]);
+    assert_eq!(tree(&top.path().join("a-sibling")), tree(&a));
+    std::fs::create_dir(a.join("sub")).unwrap();
+    ok(&a.join("sub"), &["fork", "..", "../../b"]);
+    ok(&top.path().join("b"), &["verify"]);
+    // Inside the dataset, or the dataset inside the fork: refused.
+    assert!(fails(&a, &["fork", ".", "inner"]).contains("overlaps"));
+    let err = fails(&a, &["fork", ".", ".."]);
+    assert!(
+        err.contains("overlaps") || err.contains("not empty"),
+        "{err}"
+    );
+}

@@ -295,6 +295,48 @@ fn row_conflicts_are_reported_by_key_and_resolved_both_ways() {
     assert_eq!(cell(&p, "7", "body_mass_g").as_deref(), Some("1111"));
     assert_eq!(cell(&p, "8", "island").as_deref(), Some("Dream"));
     assert_eq!(cell(&p, "9", "year").as_deref(), Some("2009"));
+
+    // Rows settled to the base version and deleted.
+    let top = tempfile::tempdir().unwrap();
+    let (b, _c) = conflicting_forks(top.path());
+    assert!(!run(&b, &["merge", "c/main"]).status.success());
+    assert!(fails(&b, &["resolve", csv, "--base"]).contains("--row"));
+    let r = json(&b, &["resolve", csv, "--row", "id=7", "--base"]);
+    assert_eq!(r["rows_left"], 1, "{r}");
+    let r = json(&b, &["resolve", csv, "--row", "id=8", "--delete"]);
+    assert_eq!(r["resolved"], true, "{r}");
+    ok(&b, &["resolve", "data/penguins.parquet", "--ours"]);
+    ok(&b, &["merge", "--continue"]);
+    let p = b.join(csv);
+    assert_eq!(cell_opt(&p, "7", "body_mass_g"), Some(Some("3625".into())));
+    assert_eq!(cell_opt(&p, "8", "island"), None, "row 8 deleted");
+    assert_eq!(cell(&p, "9", "year").as_deref(), Some("2009"));
+    assert_eq!(pyhelp::read_table(&p).1.len(), 343);
+}
+
+fn cell_opt(path: &Path, id: &str, col: &str) -> Option<Option<String>> {
+    let (cols, rows) = pyhelp::read_table(path);
+    let ci = cols.iter().position(|c| c == col).unwrap();
+    rows.iter()
+        .find(|r| r[0].as_deref() == Some(id))
+        .map(|r| r[ci].clone())
+}
+
+#[test]
+fn switching_is_refused_and_reset_ends_a_merge_in_progress() {
+    let top = tempfile::tempdir().unwrap();
+    let (b, _c) = conflicting_forks(top.path());
+    ok(&b, &["branch", "other"]);
+    assert!(!run(&b, &["merge", "c/main"]).status.success());
+    let err = fails(&b, &["switch", "other"]);
+    assert!(err.contains("merge --abort"), "{err}");
+    assert!(fails(&b, &["reset", "--soft", "HEAD"]).contains("merge"));
+    ok(&b, &["reset", "--hard", "HEAD"]);
+    let st = json(&b, &["status"]);
+    assert_eq!(st["conflicts"], serde_json::json!([]), "{st}");
+    assert!(st["merging"].is_null(), "{st}");
+    ok(&b, &["switch", "other"]);
+    ok(&b, &["merge", "c/main", "--strategy", "theirs"]);
 }
 
 fn small_tables(d: &Path, name: &str, rows: &[(i64, &str, i64)]) {

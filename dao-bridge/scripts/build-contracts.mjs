@@ -30,6 +30,7 @@ const DEPLOYED = {
   DatasetToken: ['contracts/DatasetToken.sol', 'DatasetToken'],
   DatasetGovernor: ['contracts/DatasetGovernor.sol', 'DatasetGovernor'],
   TimelockController: ['@openzeppelin/contracts/governance/TimelockController.sol', 'TimelockController'],
+  TrainingMarket: ['contracts/TrainingMarket.sol', 'TrainingMarket'],
 };
 
 function compile() {

@@ -26,3 +26,9 @@ alloy::sol!(
     TimelockController,
     "artifacts/TimelockController.json"
 );
+
+alloy::sol!(
+    #[sol(rpc, all_derives)]
+    TrainingMarket,
+    "artifacts/TrainingMarket.json"
+);

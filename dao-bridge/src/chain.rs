@@ -58,6 +58,9 @@ pub struct TxRecord {
     pub tx_hash: B256,
     /// Gas used by the transaction.
     pub gas_used: u64,
+    /// What the sender paid for it in wei: gas used × effective gas price.
+    #[serde(with = "crate::governance::u256_dec", default)]
+    pub fee: alloy::primitives::U256,
     /// Block the transaction was mined in.
     pub block: u64,
     /// The contract it created, for deployments.
@@ -287,6 +290,8 @@ impl Chain {
             action: action.to_owned(),
             tx_hash: receipt.transaction_hash,
             gas_used: receipt.gas_used,
+            fee: alloy::primitives::U256::from(receipt.gas_used)
+                * alloy::primitives::U256::from(receipt.effective_gas_price),
             block: receipt.block_number.unwrap_or_default(),
             contract_address: receipt.contract_address,
         };

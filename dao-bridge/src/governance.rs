@@ -294,10 +294,24 @@ pub async fn propose_head(
     } else {
         description.to_owned()
     };
+    let calldata = set_head_calldata(dep.dataset_id, head);
+    propose_call(chain, dep, dep.registry, calldata, &description).await
+}
+
+/// Proposes that the dataset's timelock call `target` with `calldata` (no ETH), described by
+/// `description`; refuses a proposal identical to an existing one before any transaction.
+/// Heads go through [`propose_head`]; the training market's dispute resolutions through
+/// [`crate::market::propose_resolution`].
+pub(crate) async fn propose_call(
+    chain: &Chain,
+    dep: &Deployment,
+    target: Address,
+    calldata: Bytes,
+    description: &str,
+) -> Result<Proposed> {
     let p = chain.checked().await?;
     let governor = DatasetGovernor::new(dep.governor, p);
-    let calldata = set_head_calldata(dep.dataset_id, head);
-    let targets = vec![dep.registry];
+    let targets = vec![target];
     let values = vec![U256::ZERO];
     let calldatas = vec![calldata];
     // Refuse a duplicate up front with a clear message (the Governor would revert).
@@ -320,7 +334,7 @@ pub async fn propose_head(
         return Err(DaoError::InvalidParam {
             what: "proposal".to_owned(),
             reason: format!(
-                "an identical proposal (same head and description) already exists: {id}; \
+                "an identical proposal (same action and description) already exists: {id}; \
                  vote on it, or give another description"
             ),
         });
@@ -328,7 +342,7 @@ pub async fn propose_head(
     let (tx, receipt) = chain
         .send_with_receipt(
             "propose",
-            governor.propose(targets, values, calldatas, description),
+            governor.propose(targets, values, calldatas, description.to_owned()),
         )
         .await?;
     let created = receipt

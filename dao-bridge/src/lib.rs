@@ -17,6 +17,7 @@
 //! | `dao verify` | [`registry::verify_root`] |
 //! | `fork --dao` | [`registry::register_fork`] |
 //! | `lineage` | [`registry::lineage`] |
+//! | `bounty …`, `run claim/challenge/finalize/resolve` | [`market`] (the `TrainingMarket`) |
 //! | `clone --from-chain` | [`registry::head`] (root + locator), [`deploy::attach`] (to vote later) |
 //!
 //! Connect first with [`chain::Chain::connect`] (read-only) or
@@ -31,6 +32,7 @@ pub mod deploy;
 pub mod devnet;
 pub mod error;
 pub mod governance;
+pub mod market;
 pub mod registry;
 mod revert;
 pub mod signer;

@@ -7,6 +7,7 @@ use crate::bindings::DatasetGovernor::DatasetGovernorErrors as Gov;
 use crate::bindings::DatasetRegistry::DatasetRegistryErrors as Reg;
 use crate::bindings::DatasetToken::DatasetTokenErrors as Tok;
 use crate::bindings::TimelockController::TimelockControllerErrors as Tl;
+use crate::bindings::TrainingMarket::TrainingMarketErrors as Mkt;
 use crate::error::DaoError;
 use crate::governance::ProposalState;
 
@@ -38,6 +39,9 @@ fn reason(data: &[u8]) -> String {
             Reg::EmptyRoot(_) => "the snapshot root must not be all zeros".to_owned(),
             Reg::TooManyDatasets(_) => "the registry is full; deploy a new one".to_owned(),
         };
+    }
+    if let Ok(e) = Mkt::abi_decode(data) {
+        return market_reason(e);
     }
     if let Ok(e) = Gov::abi_decode(data) {
         return match e {
@@ -105,6 +109,69 @@ fn reason(data: &[u8]) -> String {
         "unrecognised revert data 0x{}",
         alloy::primitives::hex::encode(data)
     )
+}
+
+/// A human sentence for a `TrainingMarket` error (its `NotDatasetGovernance` shares the
+/// registry's signature and is decoded above; `market::resolve_direct` rewords it).
+fn market_reason(e: Mkt) -> String {
+    let status = |s: u8| crate::market::ClaimStatus::name(s);
+    let bounty_status = |s: u8| crate::market::BountyStatus::name(s);
+    match e {
+        Mkt::UnknownBounty(e) => format!("the market has no bounty {}", e.bountyId),
+        Mkt::UnknownClaim(e) => format!("the market has no claim {}", e.claimId),
+        Mkt::ZeroReward(_) => "a bounty needs a reward above zero".to_owned(),
+        Mkt::AmountTooLarge(e) => format!("{} wei is more than the market handles", e.amount),
+        Mkt::EmptyRoot(_) => "the snapshot root must not be all zeros".to_owned(),
+        Mkt::InvalidWindow(e) => format!(
+            "a challenge window of {} s is not allowed; it must be 1 to {} s",
+            e.window, e.max
+        ),
+        Mkt::BountyNotOpen(e) => format!(
+            "bounty {} is not open: it is {}",
+            e.bountyId,
+            bounty_status(e.status)
+        ),
+        Mkt::WrongStake(e) => format!(
+            "bounty {} requires a stake of exactly {} wei, but {} wei was sent",
+            e.bountyId, e.required, e.sent
+        ),
+        Mkt::EmptyClaim(_) => {
+            "a claim needs non-zero record hash, weights hash and chain root, and at least one step"
+                .to_owned()
+        }
+        Mkt::StepOutOfRange(e) => format!(
+            "claim {} has steps 0 to {}; step {} is not one of them",
+            e.claimId,
+            e.steps.saturating_sub(U256::from(1)),
+            e.step
+        ),
+        Mkt::ChallengeWindowClosed(e) => format!(
+            "the challenge window of claim {} closed at {} (Unix time); the chain is at {}",
+            e.claimId, e.deadline, e.now_
+        ),
+        Mkt::ChallengeWindowOpen(e) => format!(
+            "claim {} is still open to challenge until {} (Unix time; the chain is at {}); \
+             finalize it after that",
+            e.claimId, e.deadline, e.now_
+        ),
+        Mkt::ClaimNotPending(e) => {
+            format!("claim {} is {}, not pending", e.claimId, status(e.status))
+        }
+        Mkt::ClaimNotChallenged(e) => format!(
+            "claim {} is {}; only a challenged claim can be resolved",
+            e.claimId,
+            status(e.status)
+        ),
+        Mkt::NotDatasetGovernance(e) => format!(
+            "{} is not the governance of dataset {} (its timelock {} is)",
+            e.caller, e.datasetId, e.governance
+        ),
+        Mkt::NotPoster(e) => format!(
+            "only bounty {}'s poster {} may cancel it, not {}",
+            e.bountyId, e.poster, e.caller
+        ),
+        Mkt::TransferFailed(e) => format!("paying {} wei to {} failed", e.amount, e.to),
+    }
 }
 
 /// The Governor's `expectedStates` bitmap as state names.

@@ -17,6 +17,29 @@ pub enum Side {
     Theirs,
 }
 
+/// How one conflicting row of a table is settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowChoice {
+    /// Ours' row (none if ours deleted it).
+    Ours,
+    /// Theirs' row (none if theirs deleted it).
+    Theirs,
+    /// The merge base's row (none if the base had none).
+    Base,
+    /// No row.
+    Delete,
+}
+
+impl From<Side> for RowChoice {
+    fn from(side: Side) -> RowChoice {
+        match side {
+            Side::Ours => RowChoice::Ours,
+            Side::Theirs => RowChoice::Theirs,
+        }
+    }
+}
+
 /// The outcome of merging one table.
 pub enum TableMerge {
     /// Every row settled: the merged file's bytes and its row count.
@@ -39,7 +62,7 @@ pub enum TableMerge {
 
 /// Settles conflicting rows by the canonical text of their key ([`key_text`]); `None`
 /// leaves a row unsettled.
-pub type RowChoices<'a> = &'a dyn Fn(&str) -> Option<Side>;
+pub type RowChoices<'a> = &'a dyn Fn(&str) -> Option<RowChoice>;
 
 /// Whether the store was built with the table engine.
 pub const ENABLED: bool = cfg!(feature = "tables");
@@ -130,7 +153,9 @@ mod engine {
             }
             outcome
                 .resolve(|c| match choose(&key_of(c)) {
-                    Some(Side::Theirs) => ct::Resolution::Theirs,
+                    Some(RowChoice::Theirs) => ct::Resolution::Theirs,
+                    Some(RowChoice::Base) => ct::Resolution::Base,
+                    Some(RowChoice::Delete) => ct::Resolution::Delete,
                     _ => ct::Resolution::Ours,
                 })
                 .map_err(err)?

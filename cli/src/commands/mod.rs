@@ -9,6 +9,7 @@ use clap::Subcommand;
 use crate::{CliError, Ctx};
 
 pub mod add;
+pub mod bounty;
 pub mod branch;
 pub mod cat;
 pub mod checkout;
@@ -25,6 +26,7 @@ pub mod gc;
 pub mod init;
 pub mod lineage;
 pub mod log;
+pub mod market;
 pub mod merge;
 pub mod pin;
 pub mod pull;
@@ -74,6 +76,8 @@ pub enum Command {
     Table(table::Args),
     Query(query::Args),
     Dao(dao::Args),
+    Bounty(bounty::Args),
+    Run(market::RunArgs),
     Completions(completions::Args),
 }
 
@@ -112,6 +116,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<i32, CliError> {
         Command::Table(a) => table::run(ctx, a),
         Command::Query(a) => query::run(ctx, a),
         Command::Dao(a) => dao::run(ctx, a),
+        Command::Bounty(a) => bounty::run(ctx, a),
+        Command::Run(a) => market::run(ctx, a),
         Command::Completions(a) => completions::run(ctx, a),
     }
 }

@@ -163,7 +163,18 @@ impl Repo {
     }
 
     /// Checks out `rev`: a local branch name switches to it, anything else detaches HEAD.
+    ///
+    /// Refused while a merge is in progress (finish it with `merge --continue` or drop it
+    /// with `merge --abort` first), as git does: moving HEAD under a half-made merge
+    /// would leave its state pointing at the wrong commit.
     pub fn checkout(&self, rev: &str, force: bool) -> Result<CheckoutReport> {
+        if let Some(m) = self.merge_state()? {
+            return Err(StoreError::Refused(format!(
+                "a merge of {} is in progress: finish it with `colony merge --continue` or \
+                 drop it with `colony merge --abort` before switching",
+                m.theirs_rev
+            )));
+        }
         let commit = self.resolve(rev)?;
         let target = self.snapshot_of(commit)?;
         let full = format!("refs/heads/{rev}");
@@ -272,8 +283,18 @@ impl Repo {
     }
 
     /// Moves HEAD (or its branch) to `rev`; `Mixed` also resets the index, `Hard` the work
-    /// tree too.
+    /// tree too. `Mixed` and `Hard` end a merge in progress (its state is dropped, as
+    /// `git reset` does); `Soft` is refused during a merge, since it would keep the
+    /// half-merged index under a different HEAD.
     pub fn reset(&self, rev: &str, mode: ResetMode) -> Result<CheckoutReport> {
+        let merging = self.merge_state()?.is_some();
+        if merging && matches!(mode, ResetMode::Soft) {
+            return Err(StoreError::Refused(
+                "cannot do a soft reset in the middle of a merge: use `colony merge --abort` \
+                 or `colony reset --hard`"
+                    .into(),
+            ));
+        }
         let commit = self.resolve(rev)?;
         let target = self.snapshot_of(commit)?;
         let ix = self.index_for_head()?;
@@ -304,6 +325,9 @@ impl Repo {
             }
         }
         self.history().advance_head(commit)?;
+        if merging {
+            crate::ops::merge_state::clear(self.colony_dir())?;
+        }
         if let crate::history::Head::Branch { name, .. } = self.head()? {
             report.branch = Some(name);
         }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::durable;
 use crate::error::{Result, StoreError};
 use crate::snapshot::FileEntry;
-use crate::tables::Side;
+use crate::tables::RowChoice;
 
 /// Folder of the merge state, inside `.colony/`.
 pub const MERGE_DIR: &str = "merge";
@@ -62,7 +62,7 @@ pub struct PathConflict {
     pub schema: Vec<serde_json::Value>,
     /// Per-row resolutions so far, by the key's canonical text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub row_choices: BTreeMap<String, Side>,
+    pub row_choices: BTreeMap<String, RowChoice>,
     /// Whether the path is resolved (its resolution is staged).
     #[serde(default)]
     pub resolved: bool,

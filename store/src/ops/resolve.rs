@@ -13,15 +13,15 @@ use crate::error::{Result, StoreError};
 use crate::ops::merge_state::{self, ConflictKind, PathConflict};
 use crate::repo::Repo;
 use crate::snapshot::{FileEntry, Mode};
-use crate::tables::{self, Side, TableMerge, key_text};
+use crate::tables::{self, RowChoice, Side, TableMerge, key_text};
 
 /// How to settle a conflicting path.
 #[derive(Clone, Debug)]
 pub enum Resolve<'a> {
     /// Take one side for the whole path (for tables: for every conflicting row).
     Side(Side),
-    /// Take these rows (each `COL=VAL[,COL=VAL...]`) from one side.
-    Rows(&'a [String], Side),
+    /// Settle these rows (each `COL=VAL[,COL=VAL...]`) one way.
+    Rows(&'a [String], RowChoice),
     /// Take the content of this file.
     With(&'a Path),
 }
@@ -141,7 +141,7 @@ impl Repo {
                     Some(Some(self.merge_table_again(path, &c, Some(side), None)?))
                 } else {
                     for r in &c.rows {
-                        c.row_choices.entry(key_text(r)).or_insert(side);
+                        c.row_choices.entry(key_text(r)).or_insert(side.into());
                     }
                     Some(Some(self.merge_table_again(
                         path,
@@ -227,7 +227,7 @@ impl Repo {
         path: &str,
         c: &PathConflict,
         strategy: Option<Side>,
-        choices: Option<&std::collections::BTreeMap<String, Side>>,
+        choices: Option<&std::collections::BTreeMap<String, RowChoice>>,
     ) -> Result<FileEntry> {
         let (Some(b), Some(o), Some(t)) = (&c.base, &c.ours, &c.theirs) else {
             return Err(StoreError::Refused(format!(

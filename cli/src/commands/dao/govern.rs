@@ -192,7 +192,14 @@ pub fn execute(ctx: &Ctx, chain_args: &ChainArgs, args: ExecuteArgs) -> Result<i
     let (tx, head) = block_on(async {
         let chain = connect_signing(&cfg, chain_args).await?;
         let tx = governance::execute(&chain, &dep, &args.id).await?;
-        let head = colony_dao_bridge::registry::head(&chain, dep.registry, dep.dataset_id).await?;
+        // A proposal may do something else than move the head (resolve a training-market
+        // dispute, say), so there may be no head yet.
+        let head =
+            match colony_dao_bridge::registry::head(&chain, dep.registry, dep.dataset_id).await {
+                Ok(h) => Some(h),
+                Err(colony_dao_bridge::DaoError::NoHead { .. }) => None,
+                Err(e) => return Err(e),
+            };
         Ok::<_, colony_dao_bridge::DaoError>((tx, head))
     })??;
     if ctx.json {
@@ -200,7 +207,10 @@ pub fn execute(ctx: &Ctx, chain_args: &ChainArgs, args: ExecuteArgs) -> Result<i
     } else if !ctx.quiet {
         println!("Executed proposal {}", args.id);
         println!("  {}", tx_line(&tx));
-        println!("  anchored head: root {} commit {}", head.root, head.commit);
+        match head {
+            Some(h) => println!("  anchored head: root {} commit {}", h.root, h.commit),
+            None => println!("  no head anchored yet"),
+        }
     }
     Ok(0)
 }

@@ -60,8 +60,10 @@ pub fn status(ctx: &Ctx, chain_args: &ChainArgs, _args: StatusArgs) -> Result<i3
     }
     for p in &s.proposals {
         println!("proposal {}  {}", p.id, p.state);
-        if let Some(h) = &p.head {
-            println!("  head: root {} commit {}", h.root, h.commit);
+        match &p.head {
+            Some(h) => println!("  head: root {} commit {}", h.root, h.commit),
+            // Not a head move (a training-market resolution, say): its description says what.
+            None => println!("  {}", p.description),
         }
         println!(
             "  votes (tokens): for {} against {} abstain {} (quorum {})",
