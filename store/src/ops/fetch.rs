@@ -58,6 +58,24 @@ pub struct ShardsReceived {
     pub bytes: u64,
 }
 
+/// Checks that the file at `path` is shard `id` (its BLAKE3 is its name) and reads its
+/// table.
+fn verify_shard(id: &Hash, path: &std::path::Path) -> Result<SealedShard> {
+    let id = *id;
+    let file = ShardFile::open(id, path)?;
+    let actual = file.hash_file()?;
+    if actual != id {
+        return Err(StoreError::Refused(format!(
+            "shard {id} arrived with BLAKE3 {actual}; it was not stored"
+        )));
+    }
+    let entries = file.table()?;
+    let size = std::fs::metadata(path)
+        .map_err(|e| StoreError::io("stat fetched shard", e))?
+        .len();
+    Ok(SealedShard { id, size, entries })
+}
+
 /// Where an interrupted fetch of shard `id` leaves its bytes, so that the next fetch
 /// can resume: `shards/tmp/partial-<id>`. `gc` removes these with other temporaries.
 pub fn partial_shard_path(shards_dir: &std::path::Path, id: &Hash) -> std::path::PathBuf {
@@ -93,8 +111,13 @@ impl Repo {
         };
         let mut report = ShardsReceived::default();
         let store = self.chunks()?;
-        let mut have: HashSet<Hash> = store.shard_files()?.into_iter().collect();
-        have.extend(store.indexed_shards()?.into_iter().map(|(h, _)| h));
+        // A shard file already in place but not indexed (a fetch killed between the
+        // rename and the index) is verified where it is and indexed, not fetched again.
+        let have: HashSet<Hash> = store
+            .indexed_shards()?
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
         let wanted: Vec<(Hash, u64)> = remote
             .list_shards()?
             .into_iter()
@@ -108,23 +131,26 @@ impl Repo {
         let tmp_dir = store.dir().join("tmp");
         std::fs::create_dir_all(&tmp_dir)
             .map_err(|e| StoreError::io(format!("create {}", tmp_dir.display()), e))?;
-        for (id, _) in wanted {
+        for (id, size) in wanted {
+            let in_place = crate::shard_path(store.dir(), &id);
+            if in_place.exists() {
+                match verify_shard(&id, &in_place) {
+                    Ok(sealed) => {
+                        store.index_shard(&sealed)?;
+                        progress.advance(size);
+                        continue;
+                    }
+                    Err(_) => {
+                        let _ = std::fs::remove_file(&in_place);
+                    }
+                }
+            }
             let tmp = partial_shard_path(store.dir(), &id);
             let how = remote.fetch_shard(&id, &tmp, &|n| progress.advance(n))?;
-            let check = (|| -> Result<SealedShard> {
-                let file = ShardFile::open(id, &tmp)?;
-                let actual = file.hash_file()?;
-                if actual != id {
-                    return Err(bad(format!(
-                        "shard {id} arrived with BLAKE3 {actual}; it was not stored"
-                    )));
-                }
-                let entries = file.table()?;
-                let size = std::fs::metadata(&tmp)
-                    .map_err(|e| StoreError::io("stat fetched shard", e))?
-                    .len();
-                Ok(SealedShard { id, size, entries })
-            })();
+            let check = verify_shard(&id, &tmp).map_err(|e| match e {
+                StoreError::Refused(why) => bad(why),
+                e => e,
+            });
             let sealed = match check {
                 Ok(s) => s,
                 Err(e) => {
