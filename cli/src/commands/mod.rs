@@ -21,6 +21,8 @@ pub mod fetch;
 pub mod fork;
 pub mod fsck;
 pub mod gc;
+#[cfg(feature = "p2p")]
+pub mod id;
 pub mod init;
 pub mod lineage;
 pub mod log;
@@ -28,7 +30,11 @@ pub mod merge;
 pub mod pin;
 pub mod query;
 pub mod remote;
+#[cfg(feature = "p2p")]
+pub mod replicate;
 pub mod reset;
+#[cfg(feature = "p2p")]
+pub mod serve;
 pub mod resolve;
 pub mod show;
 pub mod status;
@@ -36,6 +42,8 @@ pub mod switch;
 pub mod table;
 pub mod tag;
 pub mod verify;
+#[cfg(feature = "p2p")]
+pub mod where_;
 
 /// The commands; each variant's help is its `Args` doc comment.
 #[derive(Debug, Subcommand)]
@@ -62,6 +70,14 @@ pub enum Command {
     Lineage(lineage::Args),
     Remote(remote::Args),
     Fetch(fetch::Args),
+    #[cfg(feature = "p2p")]
+    Serve(serve::Args),
+    #[cfg(feature = "p2p")]
+    Id(id::Args),
+    #[cfg(feature = "p2p")]
+    Replicate(replicate::Args),
+    #[cfg(feature = "p2p")]
+    Where(where_::Args),
     Merge(merge::Args),
     Conflicts(conflicts::Args),
     Resolve(resolve::Args),
@@ -97,6 +113,14 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<i32, CliError> {
         Command::Lineage(a) => lineage::run(ctx, a),
         Command::Remote(a) => remote::run(ctx, a),
         Command::Fetch(a) => fetch::run(ctx, a),
+        #[cfg(feature = "p2p")]
+        Command::Serve(a) => serve::run(ctx, a),
+        #[cfg(feature = "p2p")]
+        Command::Id(a) => id::run(ctx, a),
+        #[cfg(feature = "p2p")]
+        Command::Replicate(a) => replicate::run(ctx, a),
+        #[cfg(feature = "p2p")]
+        Command::Where(a) => where_::run(ctx, a),
         Command::Merge(a) => merge::run(ctx, a),
         Command::Conflicts(a) => conflicts::run(ctx, a),
         Command::Resolve(a) => resolve::run(ctx, a),
