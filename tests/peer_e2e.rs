@@ -92,7 +92,11 @@ fn node_id(dir: &Path) -> String {
 fn origin(sizes: &[usize]) -> tempfile::TempDir {
     let a = dataset();
     for (i, s) in sizes.iter().enumerate() {
-        write(a.path(), &format!("data/part{i}.bin"), &random_bytes(*s, i as u64 + 1));
+        write(
+            a.path(),
+            &format!("data/part{i}.bin"),
+            &random_bytes(*s, i as u64 + 1),
+        );
     }
     write(a.path(), "notes/readme.txt", b"penguins\n");
     commit_all(a.path(), "v1");
@@ -123,7 +127,8 @@ fn fetch_over_iroh_is_byte_exact_and_moves_nothing_twice() {
     assert_eq!(f2["objects"], 0, "{f2}");
     assert_eq!(f2["shards"], 0, "{f2}");
     ok(b.path(), &["verify", "origin/main"]);
-    ok(b.path(), &["switch", "-c", "main", "origin/main"]);
+    ok(b.path(), &["checkout", "origin/main"]);
+    ok(b.path(), &["switch", "-c", "main"]);
     assert_eq!(tree(b.path()), tree(a.path()));
     ok(b.path(), &["fsck"]);
 
@@ -166,7 +171,10 @@ fn a_lying_peer_is_caught_and_an_honest_one_completes_the_fetch() {
     let size = std::fs::metadata(&shard_files(a.path())[0]).unwrap().len();
     assert!(kept <= size / 2, "{kept} of {size}");
     let bad = std::fs::read(&partial).unwrap_or_default();
-    assert_eq!(bad[..], std::fs::read(&shard_files(a.path())[0]).unwrap()[..bad.len()]);
+    assert_eq!(
+        bad[..],
+        std::fs::read(&shard_files(a.path())[0]).unwrap()[..bad.len()]
+    );
     assert!(fails(b.path(), &["cat", "liar/main:notes/readme.txt"]).contains("liar/main"));
 
     // With an honest peer next to the liar, the fetch completes.
@@ -299,7 +307,12 @@ fn replicate_to_two_of_three_peers_then_lose_one() {
     assert_eq!(r["holders"], 2, "{r}");
     assert_eq!(r["pinned"].as_array().unwrap().len(), 2, "{r}");
     let w = json(a.path(), &["where", "HEAD"]);
-    let complete = w.as_array().unwrap().iter().filter(|h| h["complete"] == true).count();
+    let complete = w
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["complete"] == true)
+        .count();
     assert_eq!(complete, 2, "{w}");
     // Asking again places nothing new.
     let again = json(a.path(), &["replicate", "HEAD", "--copies", "2"]);
@@ -359,7 +372,10 @@ fn clone_over_iroh_with_paths() {
     let server = Server::start(a.path(), &[], &[]);
     let top = tempfile::tempdir().unwrap();
     let dest = top.path().join("c");
-    let r = json(top.path(), &["clone", &server.ticket, dest.to_str().unwrap()]);
+    let r = json(
+        top.path(),
+        &["clone", &server.ticket, dest.to_str().unwrap()],
+    );
     assert!(r["fetch"]["shards"].as_u64().unwrap() >= 1, "{r}");
     assert_eq!(tree(&dest), tree(a.path()));
     ok(&dest, &["fsck"]);

@@ -33,9 +33,9 @@ pub mod remote;
 #[cfg(feature = "p2p")]
 pub mod replicate;
 pub mod reset;
+pub mod resolve;
 #[cfg(feature = "p2p")]
 pub mod serve;
-pub mod resolve;
 pub mod show;
 pub mod status;
 pub mod switch;

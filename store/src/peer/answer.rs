@@ -28,8 +28,8 @@ impl Outboards {
         if let Some(o) = self.0.lock().expect("outboards").get(id) {
             return Ok(o.clone());
         }
-        let file = std::fs::File::open(path)
-            .map_err(|e| StoreError::io(format!("open shard {id}"), e))?;
+        let file =
+            std::fs::File::open(path).map_err(|e| StoreError::io(format!("open shard {id}"), e))?;
         let size = file
             .metadata()
             .map_err(|e| StoreError::io(format!("stat shard {id}"), e))?
@@ -262,12 +262,20 @@ pub fn glob_matches(glob: &str, path: &str) -> bool {
 /// The history objects reachable from `tips` but not from `haves`, each after
 /// everything it refers to. Commits reachable from `haves` and their root trees are
 /// taken as held by the asker (with all they reach).
-pub fn objects_to_send(repo: &Repo, tips: &[ObjectId], haves: &[ObjectId]) -> Result<Vec<ObjectId>> {
+pub fn objects_to_send(
+    repo: &Repo,
+    tips: &[ObjectId],
+    haves: &[ObjectId],
+) -> Result<Vec<ObjectId>> {
     let h = repo.history();
     let gx = h.repo();
     let kind = gix::hash::Kind::Sha1;
     let mut known: HashSet<ObjectId> = HashSet::new();
-    let present: Vec<ObjectId> = haves.iter().copied().filter(|id| gx.has_object(id)).collect();
+    let present: Vec<ObjectId> = haves
+        .iter()
+        .copied()
+        .filter(|id| gx.has_object(id))
+        .collect();
     if !present.is_empty() {
         for c in h.walk(&present)? {
             known.insert(c);
@@ -295,7 +303,8 @@ pub fn objects_to_send(repo: &Repo, tips: &[ObjectId], haves: &[ObjectId]) -> Re
         stack.push((id, true));
         match obj.kind {
             gix::objs::Kind::Commit => {
-                let c = gix::objs::CommitRef::from_bytes(&obj.data, kind).map_err(StoreError::git)?;
+                let c =
+                    gix::objs::CommitRef::from_bytes(&obj.data, kind).map_err(StoreError::git)?;
                 stack.push((c.tree(), false));
                 stack.extend(c.parents().map(|p| (p, false)));
             }

@@ -83,8 +83,7 @@ impl Link {
             rt: &self.rt,
             stream: &mut recv,
         };
-        let head: Response =
-            read_frame(&mut r).map_err(|e| self.err(format!("no answer: {e}")))?;
+        let head: Response = read_frame(&mut r).map_err(|e| self.err(format!("no answer: {e}")))?;
         if let Response::Error(why) = head {
             return Err(self.err(why));
         }
@@ -171,7 +170,8 @@ impl Link {
     /// and verifying every group that arrives against the shard's BLAKE3 tree before it
     /// is written. On a bad group the file is cut back to the verified bytes.
     pub fn shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<u64> {
-        let io = |what: &str, e: std::io::Error| StoreError::io(format!("{what} {}", dest.display()), e);
+        let io =
+            |what: &str, e: std::io::Error| StoreError::io(format!("{what} {}", dest.display()), e);
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -185,12 +185,17 @@ impl Link {
         // for, so that a stale full-length file is re-checked).
         let mut keep = have - have % GROUP_BYTES;
         match known {
-            Some(size) if keep >= size => keep = (size.saturating_sub(1)) / GROUP_BYTES * GROUP_BYTES,
+            Some(size) if keep >= size => {
+                keep = (size.saturating_sub(1)) / GROUP_BYTES * GROUP_BYTES
+            }
             None => keep = 0,
             _ => {}
         }
         file.set_len(keep).map_err(|e| io("truncate", e))?;
-        let req = Request::Shard { id: *id, from: keep };
+        let req = Request::Shard {
+            id: *id,
+            from: keep,
+        };
         let moved = self.ask(&req, |head, r| {
             let Response::Shard { size } = head else {
                 return Err(self.unexpected(&head));

@@ -106,7 +106,9 @@ impl Repo {
 
     /// Asks peer remote `remote` to drop its pins on `rev` (a pin name or a revision).
     pub fn unpin_on(&self, remote: &str, rev: &str) -> Result<Vec<String>> {
-        let rev = self.resolve(rev).map_or_else(|_| rev.to_string(), |id| id.to_string());
+        let rev = self
+            .resolve(rev)
+            .map_or_else(|_| rev.to_string(), |id| id.to_string());
         self.peer_remote(remote)?.unpin(&rev)
     }
 

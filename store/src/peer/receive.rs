@@ -46,7 +46,9 @@ pub fn take_shards(repo: &Repo, link: &Link, wanted: &[(Hash, u64)]) -> Result<T
             Ok(s) => s,
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(link.err(format!("shard {id} failed verification ({e}); it was not stored")));
+                return Err(link.err(format!(
+                    "shard {id} failed verification ({e}); it was not stored"
+                )));
             }
         };
         crate::durable::rename_into(&tmp, &crate::shard_path(store.dir(), id))?;

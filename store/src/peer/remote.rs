@@ -56,7 +56,12 @@ impl PeerRemote {
     /// Opens it as the node of the dataset at `colony_dir` (needed to push and pin:
     /// the peer checks who asks).
     pub fn open_for(name: &str, url: &str, colony_dir: &Path) -> Result<PeerRemote> {
-        Self::open_as(name, url, PeerOptions::default(), load_or_create_key(colony_dir)?)
+        Self::open_as(
+            name,
+            url,
+            PeerOptions::default(),
+            load_or_create_key(colony_dir)?,
+        )
     }
 
     fn open_as(name: &str, url: &str, opts: PeerOptions, key: SecretKey) -> Result<PeerRemote> {
@@ -160,7 +165,11 @@ impl PeerRemote {
             remote: self.name.clone(),
             why: format!(
                 "no peer could answer: {}",
-                errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         })
     }
@@ -212,9 +221,13 @@ impl PeerRemote {
         let _ = send.finish();
         let mut answer = rt.spawn(async move {
             let mut len = [0u8; 4];
-            recv.read_exact(&mut len).await.map_err(std::io::Error::other)?;
+            recv.read_exact(&mut len)
+                .await
+                .map_err(std::io::Error::other)?;
             let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
-            recv.read_exact(&mut body).await.map_err(std::io::Error::other)?;
+            recv.read_exact(&mut body)
+                .await
+                .map_err(std::io::Error::other)?;
             serde_json::from_slice::<Response>(&body).map_err(std::io::Error::other)
         });
         let outboards = Outboards::default();
@@ -251,11 +264,13 @@ impl PeerRemote {
                         stream: &mut s,
                     };
                     let res = match asked {
-                        Ok(q @ (Request::Refs
-                        | Request::Shards
-                        | Request::SnapshotShards { .. }
-                        | Request::Objects { .. }
-                        | Request::Shard { .. })) => answerer.answer(&q, &mut w),
+                        Ok(
+                            q @ (Request::Refs
+                            | Request::Shards
+                            | Request::SnapshotShards { .. }
+                            | Request::Objects { .. }
+                            | Request::Shard { .. }),
+                        ) => answerer.answer(&q, &mut w),
                         Ok(_) => Err(StoreError::Refused("not served here".into())),
                         Err(e) => Err(StoreError::io("read a request", e)),
                     };
@@ -271,14 +286,20 @@ impl PeerRemote {
 
 impl Drop for PeerRemote {
     fn drop(&mut self) {
-        let links: Vec<Arc<Link>> = self.links.lock().expect("links").drain().map(|(_, l)| l).collect();
+        let links: Vec<Arc<Link>> = self
+            .links
+            .lock()
+            .expect("links")
+            .drain()
+            .map(|(_, l)| l)
+            .collect();
         for l in &links {
             l.conn.close(0u32.into(), b"done");
         }
         if let Some(ep) = self.ep.lock().expect("endpoint").take() {
-            let _ = self.rt.block_on(async {
-                tokio::time::timeout(Duration::from_secs(2), ep.close()).await
-            });
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(2), ep.close()).await });
         }
     }
 }
@@ -320,7 +341,13 @@ impl Remote for PeerRemote {
         Ok(Shared::Copied)
     }
 
-    fn push(&self, local: &Repo, branch: &str, commit: ObjectId, force: bool) -> Result<PushReport> {
+    fn push(
+        &self,
+        local: &Repo,
+        branch: &str,
+        commit: ObjectId,
+        force: bool,
+    ) -> Result<PushReport> {
         // Pushing needs this dataset's node key: the peer checks who asks.
         let me = PeerRemote::open_for(
             &self.name,

@@ -41,7 +41,11 @@ impl Ticket {
     pub fn to_addr(&self) -> EndpointAddr {
         let mut addrs: Vec<TransportAddr> =
             self.addrs.iter().map(|a| TransportAddr::Ip(*a)).collect();
-        if let Some(r) = self.relay.as_deref().and_then(|r| r.parse::<RelayUrl>().ok()) {
+        if let Some(r) = self
+            .relay
+            .as_deref()
+            .and_then(|r| r.parse::<RelayUrl>().ok())
+        {
             addrs.push(TransportAddr::Relay(r));
         }
         EndpointAddr::from_parts(self.id, addrs)
@@ -49,7 +53,8 @@ impl Ticket {
 
     /// Reads one ticket.
     pub fn parse(text: &str) -> Result<Ticket> {
-        let bad = |why: &str| StoreError::Refused(format!("`{text}` is not a colony ticket: {why}"));
+        let bad =
+            |why: &str| StoreError::Refused(format!("`{text}` is not a colony ticket: {why}"));
         let body = text
             .trim()
             .strip_prefix(PREFIX)
@@ -175,7 +180,10 @@ mod tests {
         let key = iroh::SecretKey::from_bytes(&[7u8; 32]);
         let t = Ticket {
             id: key.public(),
-            addrs: vec!["127.0.0.1:4242".parse().unwrap(), "[::1]:9".parse().unwrap()],
+            addrs: vec![
+                "127.0.0.1:4242".parse().unwrap(),
+                "[::1]:9".parse().unwrap(),
+            ],
             relay: Some("https://relay.example/".into()),
         };
         let text = t.to_string();
