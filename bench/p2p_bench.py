@@ -67,17 +67,21 @@ def prepare(scale: float) -> tuple[Path, Path]:
     data = WORK / "data"
     subprocess.run([sys.executable, str(BENCH / "gen.py"), "--out", str(data), "--scale", str(scale),
                     "--only", "files"], check=True)
+    files = data / f"s{scale:g}" / "files"
+    if not files.exists():
+        files = data / "files"
     src = WORK / f"src-{scale}"
-    if not (src / ".colony").exists():
+    if not (src / ".ready").exists():
         shutil.rmtree(src, ignore_errors=True)
         src.mkdir(parents=True)
         colony(["init"], src)
-        shutil.copytree(data / "files", src / "files")
+        shutil.copytree(files, src / "files")
         t = time.time()
         colony(["add", "."], src)
         colony(["commit", "-m", "bench"], src)
+        (src / ".ready").write_text("ok")
         log(f"source dataset ready in {time.time() - t:.1f}s")
-    return data / "files", src
+    return files, src
 
 
 def bench_colony(src: Path) -> dict:

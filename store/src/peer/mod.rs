@@ -41,3 +41,6 @@ pub use node::load_or_create_key;
 pub use provider::{ServeOptions, Serving, node_id, parse_node_id, serve};
 pub use remote::{PeerOptions, PeerRemote};
 pub use ticket::Ticket;
+
+#[cfg(test)]
+mod tests;
