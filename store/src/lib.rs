@@ -18,6 +18,8 @@ pub mod ingest;
 pub mod lock;
 pub mod manifest;
 pub mod ops;
+#[cfg(feature = "p2p")]
+pub mod peer;
 pub mod pointer;
 pub mod progress;
 #[cfg(feature = "s3")]

@@ -23,6 +23,8 @@ pub mod fetch;
 pub mod fork;
 pub mod fsck;
 pub mod gc;
+#[cfg(feature = "p2p")]
+pub mod id;
 pub mod init;
 pub mod lineage;
 pub mod log;
@@ -33,14 +35,20 @@ pub mod pull;
 pub mod push;
 pub mod query;
 pub mod remote;
+#[cfg(feature = "p2p")]
+pub mod replicate;
 pub mod reset;
 pub mod resolve;
+#[cfg(feature = "p2p")]
+pub mod serve;
 pub mod show;
 pub mod status;
 pub mod switch;
 pub mod table;
 pub mod tag;
 pub mod verify;
+#[cfg(feature = "p2p")]
+pub mod where_;
 
 /// The commands; each variant's help is its `Args` doc comment.
 #[derive(Debug, Subcommand)]
@@ -70,6 +78,14 @@ pub enum Command {
     Fetch(fetch::Args),
     Pull(pull::Args),
     Push(push::Args),
+    #[cfg(feature = "p2p")]
+    Serve(serve::Args),
+    #[cfg(feature = "p2p")]
+    Id(id::Args),
+    #[cfg(feature = "p2p")]
+    Replicate(replicate::Args),
+    #[cfg(feature = "p2p")]
+    Where(where_::Args),
     Merge(merge::Args),
     Conflicts(conflicts::Args),
     Resolve(resolve::Args),
@@ -110,6 +126,14 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<i32, CliError> {
         Command::Fetch(a) => fetch::run(ctx, a),
         Command::Pull(a) => pull::run(ctx, a),
         Command::Push(a) => push::run(ctx, a),
+        #[cfg(feature = "p2p")]
+        Command::Serve(a) => serve::run(ctx, a),
+        #[cfg(feature = "p2p")]
+        Command::Id(a) => id::run(ctx, a),
+        #[cfg(feature = "p2p")]
+        Command::Replicate(a) => replicate::run(ctx, a),
+        #[cfg(feature = "p2p")]
+        Command::Where(a) => where_::run(ctx, a),
         Command::Merge(a) => merge::run(ctx, a),
         Command::Conflicts(a) => conflicts::run(ctx, a),
         Command::Resolve(a) => resolve::run(ctx, a),

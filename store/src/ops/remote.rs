@@ -269,6 +269,13 @@ pub fn open_url(name: &str, url: &RemoteUrl) -> Result<Box<dyn Remote>> {
             remote: name.to_string(),
             why: "S3-compatible remotes are not built into this colony".into(),
         }),
+        #[cfg(feature = "p2p")]
+        RemoteUrl::Peer(tickets) => Ok(Box::new(crate::peer::PeerRemote::open(
+            name,
+            tickets,
+            crate::peer::PeerOptions::default(),
+        )?)),
+        #[cfg(not(feature = "p2p"))]
         RemoteUrl::Peer(_) => Err(StoreError::Remote {
             remote: name.to_string(),
             why: "peer remotes are not built into this colony".into(),

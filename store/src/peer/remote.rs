@@ -1,0 +1,387 @@
+//! A peer as a [`Remote`]: one or more tickets, connected on first use, tried in turn.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gix::ObjectId;
+use iroh::{Endpoint, SecretKey};
+use tokio::runtime::Runtime;
+
+use super::answer::{Answerer, Outboards};
+use super::link::Link;
+use super::node::{EndpointOptions, bind, load_or_create_key, runtime};
+use super::protocol::{ALPN, Request, Response, SyncRecv, SyncSend, read_frame, write_frame};
+use super::ticket::Ticket;
+use crate::Hash;
+use crate::error::{Result, StoreError};
+use crate::history::History;
+use crate::ops::fork::Shared;
+use crate::ops::remote::{PushReport, Remote};
+use crate::repo::Repo;
+
+/// How long to wait for a peer to answer a connection attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Narrows what a peer remote offers to fetch.
+#[derive(Clone, Debug, Default)]
+pub struct PeerOptions {
+    /// Offer only the shards that this revision's snapshot needs (on the peer), and of
+    /// those only the ones holding files that match the glob (`--paths`).
+    pub only: Option<(String, Option<String>)>,
+}
+
+/// A peer remote.
+pub struct PeerRemote {
+    name: String,
+    tickets: Vec<Ticket>,
+    opts: PeerOptions,
+    key: SecretKey,
+    rt: Runtime,
+    ep: Mutex<Option<Endpoint>>,
+    links: Mutex<HashMap<usize, Arc<Link>>>,
+    /// Tickets that could not be dialled (not tried again by this remote).
+    dead: Mutex<HashMap<usize, String>>,
+    sizes: Mutex<HashMap<Hash, u64>>,
+}
+
+impl PeerRemote {
+    /// Opens remote `name` at `url` (one or more tickets joined by `,`) with a throwaway
+    /// node key; nothing is dialled until first use.
+    pub fn open(name: &str, url: &str, opts: PeerOptions) -> Result<PeerRemote> {
+        Self::open_as(name, url, opts, SecretKey::generate())
+    }
+
+    /// Opens it as the node of the dataset at `colony_dir` (needed to push and pin:
+    /// the peer checks who asks).
+    pub fn open_for(name: &str, url: &str, colony_dir: &Path) -> Result<PeerRemote> {
+        Self::open_as(
+            name,
+            url,
+            PeerOptions::default(),
+            load_or_create_key(colony_dir)?,
+        )
+    }
+
+    fn open_as(name: &str, url: &str, opts: PeerOptions, key: SecretKey) -> Result<PeerRemote> {
+        let tickets = Ticket::parse_list(url)?;
+        if tickets.is_empty() {
+            return Err(StoreError::Remote {
+                remote: name.into(),
+                why: "its URL holds no ticket".into(),
+            });
+        }
+        Ok(PeerRemote {
+            name: name.to_string(),
+            tickets,
+            opts,
+            key,
+            rt: runtime()?,
+            ep: Mutex::default(),
+            links: Mutex::default(),
+            dead: Mutex::default(),
+            sizes: Mutex::default(),
+        })
+    }
+
+    /// The tickets, in the order they are tried.
+    pub fn tickets(&self) -> &[Ticket] {
+        &self.tickets
+    }
+
+    fn endpoint(&self) -> Result<Endpoint> {
+        let mut ep = self.ep.lock().expect("endpoint");
+        if let Some(e) = &*ep {
+            return Ok(e.clone());
+        }
+        let relay = self.tickets.iter().any(|t| t.relay.is_some());
+        let e = bind(
+            &self.rt,
+            self.key.clone(),
+            &EndpointOptions {
+                relay,
+                ..Default::default()
+            },
+        )?;
+        *ep = Some(e.clone());
+        Ok(e)
+    }
+
+    /// The connection to ticket `i`, dialling it on first use.
+    fn link(&self, i: usize) -> Result<Arc<Link>> {
+        if let Some(l) = self.links.lock().expect("links").get(&i) {
+            return Ok(l.clone());
+        }
+        if let Some(why) = self.dead.lock().expect("dead").get(&i) {
+            return Err(StoreError::Remote {
+                remote: self.name.clone(),
+                why: why.clone(),
+            });
+        }
+        let ep = self.endpoint()?;
+        let t = &self.tickets[i];
+        let conn = self
+            .rt
+            .block_on(async {
+                tokio::time::timeout(CONNECT_TIMEOUT, ep.connect(t.to_addr(), ALPN)).await
+            })
+            .map_err(|_| StoreError::Remote {
+                remote: self.name.clone(),
+                why: format!("peer {} did not answer within {CONNECT_TIMEOUT:?}", t.id),
+            })?
+            .map_err(|e| StoreError::Remote {
+                remote: self.name.clone(),
+                why: format!("could not connect to peer {}: {e}", t.id),
+            });
+        let conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                if let StoreError::Remote { why, .. } = &e {
+                    self.dead.lock().expect("dead").insert(i, why.clone());
+                }
+                return Err(e);
+            }
+        };
+        let link = Arc::new(Link::new(self.rt.handle().clone(), conn, &self.name));
+        self.links.lock().expect("links").insert(i, link.clone());
+        Ok(link)
+    }
+
+    /// Runs `f` against each peer in turn until one succeeds; the error lists every
+    /// peer's failure.
+    fn first<T>(&self, mut f: impl FnMut(&Link) -> Result<T>) -> Result<T> {
+        let mut errors = Vec::new();
+        for i in 0..self.tickets.len() {
+            match self.link(i).and_then(|l| f(&l)) {
+                Ok(v) => return Ok(v),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.len() == 1 {
+            return Err(errors.pop().expect("one"));
+        }
+        Err(StoreError::Remote {
+            remote: self.name.clone(),
+            why: format!(
+                "no peer could answer: {}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        })
+    }
+
+    /// Asks the peer to take `commit` from this dataset (moving `branch` and/or
+    /// pinning it as `pin`), answering its requests for history and shards over the
+    /// same connection until it is done.
+    pub fn send_commit(
+        &self,
+        local: &Repo,
+        commit: ObjectId,
+        branch: Option<&str>,
+        force: bool,
+        pin: Option<&str>,
+    ) -> Result<Response> {
+        let req = Request::Receive {
+            commit: commit.to_string(),
+            branch: branch.map(str::to_string),
+            force,
+            pin: pin.map(str::to_string),
+        };
+        self.first(|link| self.converse(local, link, &req))
+    }
+
+    /// Asks the peer to drop its pins on `rev`.
+    pub fn unpin(&self, rev: &str) -> Result<Vec<String>> {
+        let req = Request::Unpin { rev: rev.into() };
+        self.first(|link| {
+            link.ask(&req, |r, _| match r {
+                Response::Unpinned(v) => Ok(v),
+                r => Err(link.err(format!("unexpected answer {r:?}"))),
+            })
+        })
+    }
+
+    fn converse(&self, local: &Repo, link: &Link, req: &Request) -> Result<Response> {
+        let rt = &self.rt;
+        let (mut send, mut recv) = rt
+            .block_on(link.conn.open_bi())
+            .map_err(|e| link.err(format!("could not open a stream: {e}")))?;
+        write_frame(
+            &mut SyncSend {
+                rt: rt.handle(),
+                stream: &mut send,
+            },
+            req,
+        )
+        .map_err(|e| link.err(format!("could not send the request: {e}")))?;
+        let _ = send.finish();
+        let mut answer = rt.spawn(async move {
+            let mut len = [0u8; 4];
+            recv.read_exact(&mut len)
+                .await
+                .map_err(std::io::Error::other)?;
+            let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+            recv.read_exact(&mut body)
+                .await
+                .map_err(std::io::Error::other)?;
+            serde_json::from_slice::<Response>(&body).map_err(std::io::Error::other)
+        });
+        let outboards = Outboards::default();
+        let answerer = Answerer {
+            repo: local,
+            outboards: &outboards,
+            lie: false,
+        };
+        loop {
+            let next = rt.block_on(async {
+                tokio::select! {
+                    done = &mut answer => Err(done),
+                    s = link.conn.accept_bi() => Ok(s),
+                }
+            });
+            match next {
+                Err(done) => {
+                    let r = done
+                        .map_err(|e| link.err(e))?
+                        .map_err(|e| link.err(format!("no answer: {e}")))?;
+                    return match r {
+                        Response::Error(why) => Err(link.err(why)),
+                        r => Ok(r),
+                    };
+                }
+                Ok(Err(e)) => return Err(link.err(format!("connection lost: {e}"))),
+                Ok(Ok((mut s, mut r))) => {
+                    let asked: std::io::Result<Request> = read_frame(&mut SyncRecv {
+                        rt: rt.handle(),
+                        stream: &mut r,
+                    });
+                    let mut w = SyncSend {
+                        rt: rt.handle(),
+                        stream: &mut s,
+                    };
+                    let res = match asked {
+                        Ok(
+                            q @ (Request::Refs
+                            | Request::Shards
+                            | Request::SnapshotShards { .. }
+                            | Request::Objects { .. }
+                            | Request::Shard { .. }),
+                        ) => answerer.answer(&q, &mut w),
+                        Ok(_) => Err(StoreError::Refused("not served here".into())),
+                        Err(e) => Err(StoreError::io("read a request", e)),
+                    };
+                    if let Err(e) = res {
+                        let _ = write_frame(&mut w, &Response::Error(e.to_string()));
+                    }
+                    let _ = s.finish();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PeerRemote {
+    fn drop(&mut self) {
+        let links: Vec<Arc<Link>> = self
+            .links
+            .lock()
+            .expect("links")
+            .drain()
+            .map(|(_, l)| l)
+            .collect();
+        for l in &links {
+            l.conn.close(0u32.into(), b"done");
+        }
+        if let Some(ep) = self.ep.lock().expect("endpoint").take() {
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(2), ep.close()).await });
+        }
+    }
+}
+
+impl Remote for PeerRemote {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn list_refs(&self) -> Result<Vec<(String, ObjectId)>> {
+        self.first(|l| l.refs())
+    }
+
+    fn fetch_objects(&self, into: &History, tips: &[ObjectId], haves: &[ObjectId]) -> Result<u64> {
+        self.first(|l| l.objects(into, tips, haves))
+    }
+
+    fn list_shards(&self) -> Result<Vec<(Hash, u64)>> {
+        let req = match &self.opts.only {
+            None => Request::Shards,
+            Some((rev, paths)) => Request::SnapshotShards {
+                commit: rev.clone(),
+                paths: paths.clone(),
+            },
+        };
+        let v = self.first(|l| l.shards(&req))?;
+        self.sizes.lock().expect("sizes").extend(v.iter().copied());
+        Ok(v)
+    }
+
+    fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared> {
+        let size = self.sizes.lock().expect("sizes").get(id).copied();
+        self.first(|l| {
+            if let Some(s) = size {
+                l.sizes.lock().expect("sizes").insert(*id, s);
+            }
+            l.shard(id, dest, progress)
+        })?;
+        Ok(Shared::Copied)
+    }
+
+    fn push(
+        &self,
+        local: &Repo,
+        branch: &str,
+        commit: ObjectId,
+        force: bool,
+    ) -> Result<PushReport> {
+        // Pushing needs this dataset's node key: the peer checks who asks.
+        let me = PeerRemote::open_for(
+            &self.name,
+            &self
+                .tickets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            local.colony_dir(),
+        )?;
+        let r = me.send_commit(local, commit, Some(branch), force, None)?;
+        let Response::Received {
+            old,
+            objects,
+            shards,
+            bytes,
+            up_to_date,
+        } = r
+        else {
+            return Err(StoreError::Remote {
+                remote: self.name.clone(),
+                why: format!("unexpected answer {r:?}"),
+            });
+        };
+        Ok(PushReport {
+            remote: self.name.clone(),
+            branch: branch.to_string(),
+            old,
+            new: commit.to_string(),
+            objects,
+            shards,
+            bytes,
+            up_to_date,
+        })
+    }
+}

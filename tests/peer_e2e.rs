@@ -1,0 +1,382 @@
+//! Peers over iroh: `colony serve --no-relay` child processes on loopback, and the
+//! commands that fetch from, push to and pin on them.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A `colony serve` child, killed on drop. Its stderr (a line per request) goes to a
+/// file so that tests can count what it sent.
+struct Server {
+    child: Child,
+    ticket: String,
+    node_id: String,
+    log: PathBuf,
+    _logdir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(dir: &Path, allow: &[&str], env: &[(&str, &str)]) -> Server {
+        let logdir = tempfile::tempdir().unwrap();
+        let log = logdir.path().join("serve.log");
+        let mut args = vec!["serve", "--no-relay", "--bind", "127.0.0.1:0", "--json"];
+        for a in allow {
+            args.push("--allow");
+            args.push(a);
+        }
+        let mut c = cmd(dir, &args);
+        c.stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("start colony serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            let _ = child.kill();
+            panic!(
+                "serve printed {line:?} ({e}); log: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+        Server {
+            child,
+            ticket: v["ticket"].as_str().unwrap().to_string(),
+            node_id: v["node_id"].as_str().unwrap().to_string(),
+            log,
+            _logdir: logdir,
+        }
+    }
+
+    /// Bytes of shard data this server has sent so far.
+    fn sent(&self) -> u64 {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("sent shard"))
+            .filter_map(|l| l.split(": ").nth(1)?.split(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn head_commit(dir: &Path) -> String {
+    json(dir, &["log", "-n", "1"])[0]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn node_id(dir: &Path) -> String {
+    json(dir, &["id"])["node_id"].as_str().unwrap().to_string()
+}
+
+fn origin(sizes: &[usize]) -> tempfile::TempDir {
+    let a = dataset();
+    for (i, s) in sizes.iter().enumerate() {
+        write(
+            a.path(),
+            &format!("data/part{i}.bin"),
+            &random_bytes(*s, i as u64 + 1),
+        );
+    }
+    write(a.path(), "notes/readme.txt", b"penguins\n");
+    commit_all(a.path(), "v1");
+    a
+}
+
+/// Whether the built colony has a command (the generic push/clone porcelain lives on
+/// another branch until merged).
+fn has_command(name: &str) -> bool {
+    run(Path::new("."), &[name, "--help"]).status.success()
+}
+
+#[test]
+fn fetch_over_iroh_is_byte_exact_and_moves_nothing_twice() {
+    let a = origin(&[1_500_000, 700_000]);
+    let id = node_id(a.path());
+    assert_eq!(id, node_id(a.path()), "the node id is stable");
+    let server = Server::start(a.path(), &[], &[]);
+    assert_eq!(server.node_id, id);
+    assert!(server.ticket.starts_with("colony1"));
+
+    let b = dataset();
+    ok(b.path(), &["remote", "add", "origin", &server.ticket]);
+    let f = json(b.path(), &["fetch", "origin"]);
+    assert!(f["objects"].as_u64().unwrap() >= 3, "{f}");
+    assert!(f["shards"].as_u64().unwrap() >= 1, "{f}");
+    let f2 = json(b.path(), &["fetch", "origin"]);
+    assert_eq!(f2["objects"], 0, "{f2}");
+    assert_eq!(f2["shards"], 0, "{f2}");
+    ok(b.path(), &["verify", "origin/main"]);
+    ok(b.path(), &["checkout", "origin/main"]);
+    ok(b.path(), &["switch", "-c", "main"]);
+    assert_eq!(tree(b.path()), tree(a.path()));
+    ok(b.path(), &["fsck"]);
+
+    // New commits: only what is missing moves.
+    write(a.path(), "data/more.bin", &random_bytes(300_000, 77));
+    commit_all(a.path(), "v2");
+    let f3 = json(b.path(), &["fetch", "origin"]);
+    assert_eq!(f3["shards"], 1, "{f3}");
+    assert!(f3["objects"].as_u64().unwrap() <= 6, "{f3}");
+    ok(b.path(), &["merge", "origin/main"]);
+    assert_eq!(tree(b.path()), tree(a.path()));
+}
+
+#[test]
+fn a_lying_peer_is_caught_and_an_honest_one_completes_the_fetch() {
+    let a = origin(&[2_000_000]);
+    let top = tempfile::tempdir().unwrap();
+    let honest_dir = top.path().join("honest");
+    ok(a.path(), &["fork", ".", honest_dir.to_str().unwrap()]);
+    let liar = Server::start(a.path(), &[], &[("COLONY_TEST_LIE", "flip")]);
+    let honest = Server::start(&honest_dir, &[], &[]);
+    let shard = shard_files(a.path())[0]
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+
+    let b = dataset();
+    ok(b.path(), &["remote", "add", "liar", &liar.ticket]);
+    let err = fails(b.path(), &["fetch", "liar"]);
+    assert!(err.contains(&liar.node_id), "names the peer: {err}");
+    assert!(err.contains(&shard), "names the shard: {err}");
+    assert!(err.contains("BLAKE3"), "{err}");
+    // Nothing unverified landed: no shard, and the partial file holds whole verified
+    // groups only (the flip is in the middle, so the first half stays for resume).
+    assert!(shard_files(b.path()).is_empty());
+    let partial = b.path().join(format!(".colony/shards/tmp/partial-{shard}"));
+    let kept = std::fs::metadata(&partial).map_or(0, |m| m.len());
+    assert_eq!(kept % (16 * 1024), 0, "{kept}");
+    let size = std::fs::metadata(&shard_files(a.path())[0]).unwrap().len();
+    assert!(kept <= size / 2, "{kept} of {size}");
+    let bad = std::fs::read(&partial).unwrap_or_default();
+    assert_eq!(
+        bad[..],
+        std::fs::read(&shard_files(a.path())[0]).unwrap()[..bad.len()]
+    );
+    assert!(fails(b.path(), &["cat", "liar/main:notes/readme.txt"]).contains("liar/main"));
+
+    // With an honest peer next to the liar, the fetch completes.
+    let both = format!("{},{}", liar.ticket, honest.ticket);
+    ok(b.path(), &["remote", "add", "swarm", &both]);
+    let f = json(b.path(), &["fetch", "swarm"]);
+    assert_eq!(f["shards"], 1, "{f}");
+    ok(b.path(), &["verify", "swarm/main"]);
+    ok(b.path(), &["checkout", "swarm/main"]);
+    assert_eq!(tree(b.path()), tree(a.path()));
+    ok(b.path(), &["fsck"]);
+}
+
+#[test]
+fn a_killed_fetch_resumes_and_moves_only_the_missing_part() {
+    // Two shards (64 MiB and the rest).
+    let a = origin(&[100 << 20]);
+    let server = Server::start(a.path(), &[], &[]);
+    let total: u64 = shard_files(a.path())
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let b = dataset();
+    ok(b.path(), &["remote", "add", "origin", &server.ticket]);
+    let mut child = cmd(b.path(), &["fetch", "origin", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tmp = b.path().join(".colony/shards/tmp");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut killed = false;
+    while Instant::now() < deadline {
+        let partial: u64 = std::fs::read_dir(&tmp)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("partial-"))
+                    .map(|e| e.metadata().map_or(0, |m| m.len()))
+                    .sum()
+            })
+            .unwrap_or(0);
+        if partial >= 8 << 20 {
+            child.kill().unwrap(); // SIGKILL
+            killed = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.wait();
+    assert!(killed, "the fetch finished before it could be killed");
+    let landed: u64 = shard_files(b.path())
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let partial: u64 = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let before = server.sent();
+    let f = json(b.path(), &["fetch", "origin"]);
+    assert!(f["shards"].as_u64().unwrap() >= 1, "{f}");
+    let moved = server.sent() - before;
+    let missing = total - landed - partial;
+    assert!(
+        moved <= missing + (64 << 10),
+        "resume moved {moved} bytes; missing were {missing} (total {total}, landed {landed}, partial {partial})"
+    );
+    assert!(moved < total - (8 << 20), "{moved} of {total}");
+    ok(b.path(), &["verify", "origin/main"]);
+    ok(b.path(), &["checkout", "origin/main"]);
+    assert_eq!(tree(b.path()), tree(a.path()));
+}
+
+#[test]
+fn pins_on_a_peer_need_allow_and_survive_its_gc() {
+    let a = origin(&[1_000_000, 400_000]);
+    let commit = head_commit(a.path());
+    let me = node_id(a.path());
+    let p = dataset();
+    let server = Server::start(p.path(), &[&me], &[]);
+    ok(a.path(), &["remote", "add", "p", &server.ticket]);
+
+    let w = json(a.path(), &["where", "HEAD"]);
+    assert_eq!(w[0]["remote"], "p", "{w}");
+    assert_eq!(w[0]["shards"], 0, "{w}");
+    assert_eq!(w[0]["complete"], false, "{w}");
+
+    let r = json(a.path(), &["pin", "HEAD", "--on", "p", "--name", "keep"]);
+    assert_eq!(r["commit"], commit.as_str(), "{r}");
+    assert!(r["shards"].as_u64().unwrap() >= 1, "{r}");
+    let pins = json(p.path(), &["pin"]);
+    assert_eq!(pins[0]["name"], "keep", "{pins}");
+    // gc on the peer (while it serves) keeps the pinned snapshot.
+    ok(p.path(), &["gc"]);
+    ok(p.path(), &["verify", &commit]);
+    let w = json(a.path(), &["where", "HEAD"]);
+    assert_eq!(w[0]["complete"], true, "{w}");
+    assert_eq!(w[0]["bytes"], w[0]["bytes_total"], "{w}");
+
+    // Another node, not allowed, is refused with its id and how to allow it.
+    let c = origin(&[10_000]);
+    let other = node_id(c.path());
+    ok(c.path(), &["remote", "add", "p", &server.ticket]);
+    let err = fails(c.path(), &["pin", "HEAD", "--on", "p"]);
+    assert!(err.contains(&other) && err.contains("--allow"), "{err}");
+    assert_eq!(json(p.path(), &["pin"]).as_array().unwrap().len(), 1);
+
+    let u = json(a.path(), &["unpin", "keep", "--on", "p"]);
+    assert_eq!(u["unpinned"][0], "keep", "{u}");
+    assert_eq!(json(p.path(), &["pin"]).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn replicate_to_two_of_three_peers_then_lose_one() {
+    let a = origin(&[1_200_000]);
+    let me = node_id(a.path());
+    let peers: Vec<_> = (0..3).map(|_| dataset()).collect();
+    let mut servers: Vec<Server> = peers
+        .iter()
+        .map(|p| Server::start(p.path(), &[&me], &[]))
+        .collect();
+    for (i, s) in servers.iter().enumerate() {
+        ok(a.path(), &["remote", "add", &format!("p{i}"), &s.ticket]);
+    }
+    let r = json(a.path(), &["replicate", "HEAD", "--copies", "2"]);
+    assert_eq!(r["holders"], 2, "{r}");
+    assert_eq!(r["pinned"].as_array().unwrap().len(), 2, "{r}");
+    let w = json(a.path(), &["where", "HEAD"]);
+    let complete = w
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["complete"] == true)
+        .count();
+    assert_eq!(complete, 2, "{w}");
+    // Asking again places nothing new.
+    let again = json(a.path(), &["replicate", "HEAD", "--copies", "2"]);
+    assert_eq!(again["pinned"].as_array().unwrap().len(), 0, "{again}");
+
+    // One holder goes away; a newcomer still gets the snapshot from the others.
+    let holder = r["pinned"][0]["remote"].as_str().unwrap();
+    let i: usize = holder[1..].parse().unwrap();
+    servers[i].stop();
+    let all = servers
+        .iter()
+        .map(|s| s.ticket.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let d = dataset();
+    ok(d.path(), &["remote", "add", "swarm", &all]);
+    let commit = head_commit(a.path());
+    json(d.path(), &["fetch", "swarm"]);
+    ok(d.path(), &["verify", &format!("swarm/pins/{commit}")]);
+    ok(d.path(), &["checkout", &format!("swarm/pins/{commit}")]);
+    assert_eq!(tree(d.path()), tree(a.path()));
+}
+
+#[test]
+fn push_over_iroh_needs_allow_and_fast_forwards() {
+    if !has_command("push") {
+        eprintln!("skipped: this colony has no `push` command yet");
+        return;
+    }
+    let a = origin(&[900_000]);
+    let p = dataset();
+    let me = node_id(a.path());
+    let server = Server::start(p.path(), &[&me], &[]);
+    ok(a.path(), &["remote", "add", "p", &server.ticket]);
+    let r = json(a.path(), &["push", "p", "main"]);
+    assert!(r["shards"].as_u64().unwrap() >= 1, "{r}");
+    ok(p.path(), &["verify", "main"]);
+    ok(p.path(), &["checkout", "main", "--force"]);
+    assert_eq!(tree(p.path()), tree(a.path()));
+    let again = json(a.path(), &["push", "p", "main"]);
+    assert_eq!(again["up_to_date"], true, "{again}");
+
+    let c = origin(&[5_000]);
+    let other = node_id(c.path());
+    ok(c.path(), &["remote", "add", "p", &server.ticket]);
+    let err = fails(c.path(), &["push", "p", "main"]);
+    assert!(err.contains(&other) && err.contains("--allow"), "{err}");
+}
+
+#[test]
+fn clone_over_iroh_with_paths() {
+    if !has_command("clone") {
+        eprintln!("skipped: this colony has no `clone` command yet");
+        return;
+    }
+    let a = origin(&[700_000, 300_000]);
+    let server = Server::start(a.path(), &[], &[]);
+    let top = tempfile::tempdir().unwrap();
+    let dest = top.path().join("c");
+    let r = json(
+        top.path(),
+        &["clone", &server.ticket, dest.to_str().unwrap()],
+    );
+    assert!(r["fetch"]["shards"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(tree(&dest), tree(a.path()));
+    ok(&dest, &["fsck"]);
+}
