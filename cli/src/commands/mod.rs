@@ -30,11 +30,13 @@ pub mod query;
 pub mod remote;
 pub mod reset;
 pub mod resolve;
+pub mod run;
 pub mod show;
 pub mod status;
 pub mod switch;
 pub mod table;
 pub mod tag;
+pub mod train;
 pub mod verify;
 
 /// The commands; each variant's help is its `Args` doc comment.
@@ -68,6 +70,8 @@ pub enum Command {
     Table(table::Args),
     Query(query::Args),
     Dao(dao::Args),
+    Train(train::Args),
+    Run(run::Args),
     Completions(completions::Args),
 }
 
@@ -103,6 +107,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<i32, CliError> {
         Command::Table(a) => table::run(ctx, a),
         Command::Query(a) => query::run(ctx, a),
         Command::Dao(a) => dao::run(ctx, a),
+        Command::Train(a) => train::run(ctx, a),
+        Command::Run(a) => run::run(ctx, a),
         Command::Completions(a) => completions::run(ctx, a),
     }
 }
