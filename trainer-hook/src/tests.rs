@@ -179,3 +179,106 @@ fn recording_is_cheap_and_runs_are_live_for_gc() {
     assert_eq!(hex::encode(c.chain_root), a.chain_root);
     assert_eq!(hex::encode(c.final_weights), a.final_weights);
 }
+
+/// Measures steps/s with and without recording, and the hand-off time on the dataset in
+/// `$COLONY_HANDOFF_DIR` (if set). Run with `--ignored --nocapture`; bench/train-bench.sh
+/// is the command-line equivalent.
+#[test]
+#[ignore]
+fn measure_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    let mut g = crate::rng::SplitMix64::new(1, 0);
+    let mut csv = (0..8).map(|i| format!("f{i},")).collect::<String>() + "label\n";
+    for _ in 0..5000 {
+        let x: Vec<f64> = (0..8).map(|_| g.normal()).collect();
+        let label = ["a", "b", "c"][(x[0] + x[1] > 0.0) as usize + (x[2] > 1.0) as usize];
+        for v in &x {
+            csv.push_str(&format!("{v:.5},"));
+        }
+        csv.push_str(label);
+        csv.push('\n');
+    }
+    std::fs::write(root.join("data/train.csv"), csv).unwrap();
+    let words = [
+        "data", "colony", "train", "model", "record", "step", "hash", "chain",
+    ];
+    let mut text = String::new();
+    while text.len() < 1 << 20 {
+        text.push_str(words[g.below(8) as usize]);
+        text.push(' ');
+    }
+    std::fs::write(root.join("data/corpus.txt"), text).unwrap();
+    let repo = Repo::init(root, &InitOptions::default()).unwrap();
+    repo.add(&["".into()]).unwrap();
+    repo.commit("data", false).unwrap();
+    let steps: u64 = std::env::var("STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    for model in [ModelKind::Mlp, ModelKind::CharLm] {
+        for record in [true, false] {
+            let mut sps = Vec::new();
+            let mut ovh = Vec::new();
+            for _ in 0..3 {
+                let mut o = opts(model, steps);
+                o.batch = 32;
+                o.checkpoint_every = 50;
+                o.record = record;
+                let r = train(&repo, &o).unwrap();
+                sps.push(r.steps_per_s);
+                ovh.push(r.record_overhead);
+            }
+            let med = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[1]
+            };
+            println!(
+                "{:<7} record={record:<5} steps/s median {:8.1} (runs {:?}) hashing+checkpoint share {:.2}%",
+                model.name(),
+                med(&mut sps.clone()),
+                sps.iter()
+                    .map(|s| (s * 10.0).round() / 10.0)
+                    .collect::<Vec<_>>(),
+                med(&mut ovh) * 100.0
+            );
+        }
+    }
+    if let Ok(big) = std::env::var("COLONY_HANDOFF_DIR") {
+        let big = std::path::Path::new(&big);
+        let repo = match Repo::open(big, colony_store::Access::Write, &|_| {}) {
+            Ok(r) => r,
+            Err(_) => {
+                let r = Repo::init(big, &InitOptions::default()).unwrap();
+                r.add(&["".into()]).unwrap();
+                r.commit("files", false).unwrap();
+                r
+            }
+        };
+        let mut t = Vec::new();
+        for _ in 0..3 {
+            let mut o = opts(ModelKind::CharLm, 1);
+            o.data.path = Some("*/rows-00001.csv".into());
+            t.push(train(&repo, &o).unwrap().first_step_s);
+        }
+        println!("hand-off: train -> end of first step {t:?} s");
+    }
+}
+
+/// Prints the record hashes of a fixed MLP and char-model run, to compare across
+/// `RAYON_NUM_THREADS` settings in separate processes (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn print_record_hashes() {
+    let (_d, repo) = dataset();
+    for model in [ModelKind::Mlp, ModelKind::CharLm] {
+        let r = train(&repo, &opts(model, 30)).unwrap();
+        println!(
+            "chain {} {} weights {}",
+            model.name(),
+            r.chain_root,
+            r.final_weights
+        );
+    }
+}
