@@ -132,11 +132,11 @@ pub fn load_checkpoint(
     for (v, dims) in vars.iter().zip(&shapes) {
         v.set(&read(dims)?)?;
     }
-    for i in 0..n {
-        opt.m[i] = read(&shapes[i])?;
+    for (m, dims) in opt.m.iter_mut().zip(&shapes) {
+        *m = read(dims)?;
     }
-    for i in 0..n {
-        opt.v[i] = read(&shapes[i])?;
+    for (v, dims) in opt.v.iter_mut().zip(&shapes) {
+        *v = read(dims)?;
     }
     let t = state
         .get(at..at + 8)
