@@ -66,6 +66,18 @@ impl From<StoreError> for CliError {
     }
 }
 
+impl From<colony_trainer_hook::TrainError> for CliError {
+    fn from(e: colony_trainer_hook::TrainError) -> Self {
+        use colony_trainer_hook::TrainError;
+        match e {
+            TrainError::Store(s) => s.into(),
+            TrainError::IsaMismatch { .. } => CliError::new(e.to_string())
+                .hint("verify on a machine of the recorded class, or re-run the training here"),
+            other => CliError::new(other.to_string()),
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         CliError::new(e.to_string())

@@ -31,6 +31,8 @@ pub mod tables;
 pub mod worktree;
 
 pub use error::{Result, StoreError};
+/// Git object ids (commits, trees) as the history uses them.
+pub use gix::ObjectId;
 pub use hash::{Hash, ParseHashError};
 pub use history::{CommitInfo, Head};
 pub use progress::{NoProgress, Progress};

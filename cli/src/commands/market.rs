@@ -119,27 +119,25 @@ pub(crate) struct RunClaimValues {
 
 /// The claim values of run `run` in `repo`: its record's hash, its final weights' hash,
 /// the root of its step-hash chain, its step count and snapshot root.
-pub(crate) fn run_claim_values(_repo: &Repo, run: &str) -> Result<RunClaimValues, CliError> {
-    Err(CliError::new(format!(
-        "cannot claim with run `{run}`: run records arrive with the trainer"
-    ))
-    .hint("give the values explicitly: --record-hash, --weights-hash, --chain-root and --steps"))
-}
-
-/// Training runs on the dataset's TrainingMarket: claim, challenge, finalize, resolve.
-///
-/// A trainer claims a bounty (`colony bounty post`) with a run's record hash, final weights
-/// hash and step-chain root, staking the bounty's stake. During the bounty's challenge
-/// window anyone who re-executed a step and got another hash challenges the claim naming
-/// that step, counter-staking the same amount. An unchallenged claim is paid (reward plus
-/// stake back) with `run finalize` after the window; a challenged one is decided by the
-/// dataset's DAO: `run resolve` proposes the verdict, which passes `dao vote`, `dao queue`
-/// and `dao execute` like a head; the loser's stake goes to the winner.
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: MarketRunCommand,
+pub(crate) fn run_claim_values(repo: &Repo, run: &str) -> Result<RunClaimValues, CliError> {
+    let stored = colony_trainer_hook::record::read_run(repo, run)?;
+    let v = colony_trainer_hook::record::claim_values(repo, run)?;
+    let root = stored.record.snapshot.root.trim_start_matches("0x");
+    let snapshot_root = root.parse::<B256>().ok();
+    let steps = stored
+        .record
+        .config
+        .as_ref()
+        .map_or(stored.record.losses.len() as u64, |c| c.steps);
+    Ok(RunClaimValues {
+        values: ClaimValues {
+            record_hash: B256::from(v.record_hash),
+            weights_hash: B256::from(v.final_weights),
+            chain_root: B256::from(v.chain_root),
+            steps,
+        },
+        snapshot_root,
+    })
 }
 
 /// The on-chain `run` subcommands.
@@ -238,10 +236,6 @@ pub struct ResolveArgs {
 }
 
 /// Runs `colony run …`.
-pub fn run(ctx: &Ctx, args: RunArgs) -> Result<i32, CliError> {
-    run_market(ctx, args.command)
-}
-
 /// Runs one of the on-chain `run` subcommands.
 pub fn run_market(ctx: &Ctx, cmd: MarketRunCommand) -> Result<i32, CliError> {
     match cmd {

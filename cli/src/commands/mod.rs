@@ -41,11 +41,13 @@ pub mod reset;
 pub mod resolve;
 #[cfg(feature = "p2p")]
 pub mod serve;
+pub mod run;
 pub mod show;
 pub mod status;
 pub mod switch;
 pub mod table;
 pub mod tag;
+pub mod train;
 pub mod verify;
 #[cfg(feature = "p2p")]
 pub mod where_;
@@ -93,7 +95,8 @@ pub enum Command {
     Query(query::Args),
     Dao(dao::Args),
     Bounty(bounty::Args),
-    Run(market::RunArgs),
+    Train(train::Args),
+    Run(run::Args),
     Completions(completions::Args),
 }
 
@@ -141,7 +144,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<i32, CliError> {
         Command::Query(a) => query::run(ctx, a),
         Command::Dao(a) => dao::run(ctx, a),
         Command::Bounty(a) => bounty::run(ctx, a),
-        Command::Run(a) => market::run(ctx, a),
+        Command::Train(a) => train::run(ctx, a),
+        Command::Run(a) => run::run(ctx, a),
         Command::Completions(a) => completions::run(ctx, a),
     }
 }

@@ -127,7 +127,8 @@ impl Repo {
         let bad = check_shards(store, &mut report)?;
         // Refs → commits.
         let mut tips: Vec<(String, ObjectId)> = Vec::new();
-        for prefix in ["refs/heads/", "refs/tags/", "refs/pins/"] {
+        // Run records (`refs/runs/`) are commits whose trees hold checkpoints: live data.
+        for prefix in ["refs/heads/", "refs/tags/", "refs/pins/", "refs/runs/"] {
             match self.history().list_refs(prefix) {
                 Ok(v) => tips.extend(v.into_iter().map(|(n, id)| (format!("{prefix}{n}"), id))),
                 Err(e) => report.errors.push(FsckError {

@@ -38,8 +38,15 @@ impl Repo {
         let store = self.chunks()?;
         let mut tips: Vec<ObjectId> = Vec::new();
         // Remote-tracking branches too: what `fetch` brought is kept until merged or
-        // the remote is removed.
-        for prefix in ["refs/heads/", "refs/tags/", "refs/pins/", "refs/remotes/"] {
+        // the remote is removed; and run records (`refs/runs/`), whose trees hold
+        // training checkpoints.
+        for prefix in [
+            "refs/heads/",
+            "refs/tags/",
+            "refs/pins/",
+            "refs/remotes/",
+            "refs/runs/",
+        ] {
             tips.extend(
                 self.history()
                     .list_refs(prefix)?

@@ -1,0 +1,176 @@
+use colony_store::Access;
+use colony_trainer_hook::data::DataSpec;
+use colony_trainer_hook::{ExecOptions, ModelKind, TrainOptions, TrainReport};
+
+use crate::{CliError, Ctx, output};
+
+/// Train a model on a pinned revision, recording every step so anyone can check it.
+///
+/// Pins REV (checking that every byte of it is here and verified), then runs the built-in
+/// trainer on it: `--model mlp` classifies the rows of the tables in the revision by their
+/// numeric columns (`--label COL`, `--features A,B`), `--model charlm` is a small
+/// byte-level transformer over its text files (`.txt`, `.md`) or over one text column of
+/// its tables (`--features COL`). `--path GLOB` picks the files.
+///
+/// Training is bitwise deterministic on a CPU: weights come from a seeded generator, the
+/// data order is a function of the seed and the step, and the optimiser (AdamW) state is
+/// part of every checkpoint. After each step the parameters and optimiser state are
+/// hashed into a chain (h_i = BLAKE3(h_{i-1} || BLAKE3(state_i))). The run record
+/// (revision, snapshot root, config, seed, instruction-set class, losses, chain,
+/// checkpoints every K steps, final weights hash) is stored as a commit on
+/// `refs/runs/<id>`; `colony run show|verify|bisect` read it.
+///
+/// `--resume RUN[@STEP]` continues a recorded run from its checkpoint at STEP (default:
+/// its last), to `--steps` if given; resuming an honest run reproduces it exactly.
+///
+/// `--exec "CMD ARGS..."` hands the revision to any external trainer instead: it is
+/// materialised read-only and the command runs with COLONY_SNAPSHOT_DIR,
+/// COLONY_SNAPSHOT_ROOT, COLONY_RUN_DIR (a folder for its outputs) and COLONY_SEED set;
+/// the record names the command, the BLAKE3 of every argument that is a file, the exit
+/// status and the files written to COLONY_RUN_DIR (stored in the run). colony exits with
+/// the command's status.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The revision to train on.
+    #[arg(required_unless_present = "resume")]
+    pub rev: Option<String>,
+    /// Built-in model: `mlp` (table classifier) or `charlm` (byte-level transformer).
+    #[arg(long, default_value = "mlp", value_parser = ["mlp", "charlm"])]
+    pub model: String,
+    /// Training steps [default: 100; with --resume: the recorded run's].
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Examples (rows or text windows) per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f64,
+    /// Seed of the initial weights and the data order (also COLONY_SEED for --exec).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Store a checkpoint every K steps (the last step always has one; 0: only that).
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    pub checkpoint_every: u64,
+    /// `cpu`, or `cuda` (needs colony built with the `cuda` feature).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    pub device: String,
+    /// The class column (mlp).
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// Feature columns (mlp; default: every numeric column but the label), or the text
+    /// column (charlm).
+    #[arg(long, value_name = "COLS", value_delimiter = ',')]
+    pub features: Vec<String>,
+    /// Only files whose dataset path matches GLOB (`*` any characters, `?` one).
+    #[arg(long, value_name = "GLOB")]
+    pub path: Option<String>,
+    /// Read at most this many bytes of text (charlm).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_bytes: u64,
+    /// Continue the recorded run RUN from its checkpoint at STEP (default: the last).
+    #[arg(long, value_name = "RUN[@STEP]", conflicts_with_all = ["exec", "rev"])]
+    pub resume: Option<String>,
+    /// Run this external command on the materialised revision instead of a built-in model.
+    #[arg(long, value_name = "CMD ARGS...")]
+    pub exec: Option<String>,
+    /// Do not hash, checkpoint or record (to measure what recording costs).
+    #[arg(long)]
+    pub no_record: bool,
+}
+
+fn render(ctx: &Ctx, r: &TrainReport) {
+    if ctx.json {
+        output::json(r);
+    } else if !ctx.quiet {
+        if r.run.is_empty() {
+            println!(
+                "trained {} steps (not recorded), final loss {:.4}",
+                r.steps, r.final_loss
+            );
+        } else {
+            println!(
+                "run {}: {} steps, final loss {:.4}",
+                r.run, r.steps, r.final_loss
+            );
+            println!("  record   {}", r.record_hash);
+            println!("  weights  {}", r.final_weights);
+            println!("  chain    {}", r.chain_root);
+        }
+        println!(
+            "  {:.1} steps/s, first step after {:.2}s, recording {:.1}% of step time, isa {}",
+            r.steps_per_s,
+            r.first_step_s,
+            r.record_overhead * 100.0,
+            r.isa
+        );
+    }
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
+    let repo = ctx.open(Access::Write)?;
+    if let Some(spec) = &args.resume {
+        let (run, at) = match spec.split_once('@') {
+            Some((r, s)) => (
+                r,
+                Some(s.parse::<u64>().map_err(|_| {
+                    CliError::new(format!("`{s}` is not a step number")).hint("use RUN@STEP")
+                })?),
+            ),
+            None => (spec.as_str(), None),
+        };
+        let r = colony_trainer_hook::train::resume(&repo, run, at, args.steps)?;
+        render(ctx, &r);
+        return Ok(0);
+    }
+    let rev = args.rev.clone().expect("clap requires REV");
+    if let Some(cmd) = &args.exec {
+        let r = colony_trainer_hook::exec_run(
+            &repo,
+            &ExecOptions {
+                rev,
+                command: cmd.clone(),
+                seed: args.seed,
+                cwd: ctx.cwd.clone(),
+            },
+        )?;
+        if ctx.json {
+            output::json(&r);
+        } else if !ctx.quiet {
+            println!(
+                "run {}: `{}` exited with {}",
+                r.run,
+                r.exec.command.join(" "),
+                r.exit_code.map_or("a signal".into(), |c| c.to_string())
+            );
+            for s in &r.exec.scripts {
+                println!("  script   {} {}", s.hash, s.path);
+            }
+            for a in &r.exec.artifacts {
+                println!("  artifact {} {}", a.hash, a.path);
+            }
+            println!("  record   {}", r.record_hash);
+        }
+        return Ok(r.exit_code.unwrap_or(1));
+    }
+    let opts = TrainOptions {
+        rev,
+        model: ModelKind::parse(&args.model).expect("clap checked"),
+        steps: args.steps.unwrap_or(100),
+        batch: args.batch,
+        lr: args.lr,
+        seed: args.seed,
+        checkpoint_every: args.checkpoint_every,
+        device: args.device,
+        data: DataSpec {
+            path: args.path,
+            label: args.label,
+            features: args.features,
+            max_bytes: args.max_bytes,
+        },
+        record: !args.no_record,
+    };
+    let r = colony_trainer_hook::train(&repo, &opts)?;
+    render(ctx, &r);
+    Ok(0)
+}

@@ -1,0 +1,322 @@
+//! End-to-end tests of `colony train` and `colony run`, driving the built binary.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use colony_store::{Access, Repo};
+use colony_trainer_hook::record::{read_run, write_record};
+use common::*;
+
+/// A dataset with a table and a text file, committed.
+fn data() -> tempfile::TempDir {
+    let d = dataset();
+    let root = d.path();
+    let mut csv = String::from("a,b,c,kind\n");
+    for i in 0..240u64 {
+        let x = (i * 37 % 101) as f64 / 50.0 - 1.0;
+        let y = (i * 53 % 97) as f64 / 48.0 - 1.0;
+        let z = (i * 11 % 89) as f64 / 44.0 - 1.0;
+        let kind = if x - y > 0.0 { "up" } else { "down" };
+        csv.push_str(&format!("{x},{y},{z},{kind}\n"));
+    }
+    write(root, "tables/points.csv", csv.as_bytes());
+    write(
+        root,
+        "text/poem.txt",
+        "so much depends upon a red wheel barrow glazed with rain water beside the white chickens\n"
+            .repeat(40)
+            .as_bytes(),
+    );
+    commit_all(root, "data");
+    d
+}
+
+fn train(root: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "train",
+        "main",
+        "--steps",
+        "20",
+        "--checkpoint-every",
+        "5",
+        "--batch",
+        "16",
+    ];
+    args.extend_from_slice(extra);
+    json(root, &args)
+}
+
+const MLP: &[&str] = &["--model", "mlp", "--label", "kind"];
+const CHARLM: &[&str] = &["--model", "charlm"];
+
+#[test]
+fn same_config_gives_identical_records_across_runs_and_thread_counts() {
+    let d = data();
+    let root = d.path();
+    for model in [MLP, CHARLM] {
+        let a = train(root, model);
+        let b = train(root, model);
+        assert_eq!(a["record_hash"], b["record_hash"]);
+        let out = cmd(
+            root,
+            &[
+                &[
+                    "train",
+                    "main",
+                    "--steps",
+                    "20",
+                    "--checkpoint-every",
+                    "5",
+                    "--batch",
+                    "16",
+                    "--json",
+                ][..],
+                model,
+            ]
+            .concat(),
+        )
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let one: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(one["record_hash"], a["record_hash"], "1 thread differs");
+        let out = cmd(
+            root,
+            &[
+                &[
+                    "train",
+                    "main",
+                    "--steps",
+                    "20",
+                    "--checkpoint-every",
+                    "5",
+                    "--batch",
+                    "16",
+                    "--json",
+                ][..],
+                model,
+            ]
+            .concat(),
+        )
+        .env("RAYON_NUM_THREADS", "4")
+        .output()
+        .unwrap();
+        let four: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(four["record_hash"], a["record_hash"], "4 threads differ");
+        let show = json(root, &["run", "show", a["run"].as_str().unwrap()]);
+        assert_eq!(show["record"]["chain"].as_array().unwrap().len(), 21);
+        assert_eq!(show["record"]["checkpoints"].as_array().unwrap().len(), 4);
+        assert_eq!(show["record_hash"], a["record_hash"]);
+    }
+    let list = json(root, &["run", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    // The data stays pinned and the runs are live for gc and fsck.
+    ok(root, &["gc"]);
+    ok(root, &["fsck"]);
+}
+
+#[test]
+fn resume_from_checkpoint_gives_the_same_record() {
+    let d = data();
+    let root = d.path();
+    let a = train(root, CHARLM);
+    let run = a["run"].as_str().unwrap();
+    let r = json(root, &["train", "--resume", &format!("{run}@10")]);
+    assert_eq!(r["steps"], 10);
+    assert_eq!(r["record_hash"], a["record_hash"]);
+    assert_eq!(r["chain_root"], a["chain_root"]);
+}
+
+#[test]
+fn verify_passes_honest_record_and_names_the_tampered_step() {
+    let d = data();
+    let root = d.path();
+    let a = train(root, MLP);
+    let run = a["run"].as_str().unwrap().to_string();
+    let v = json(root, &["run", "verify", &run]);
+    assert!(v["first_bad"].is_null(), "{v}");
+    let v = json(root, &["run", "verify", &run, "--steps", "6..9"]);
+    assert!(v["first_bad"].is_null());
+    ok(root, &["run", "verify", &run, "--sample", "3"]);
+    // Tamper with the stored record: write a modified record commit over the run ref.
+    {
+        let repo = Repo::open(root, Access::Write, &|_| {}).unwrap();
+        let stored = read_run(&repo, &run).unwrap();
+        let mut rec = stored.record.clone();
+        let mut h = [0u8; 32];
+        hex::decode_to_slice(&rec.chain[12], &mut h).unwrap();
+        h[0] ^= 1;
+        rec.chain[12] = hex::encode(h);
+        let files: BTreeMap<_, _> = stored
+            .files
+            .into_iter()
+            .filter(|(p, _)| p != "record.json")
+            .collect();
+        write_record(&repo, &rec, &files, Some(&run)).unwrap();
+    }
+    let out = run_colony(root, &["run", "verify", &run]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("step 12 differs"), "{err}");
+    let out = run_colony(
+        root,
+        &["run", "verify", &run, "--steps", "11..14", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["first_bad"]["step"], 12);
+    // Steps before the tampering still verify.
+    ok(root, &["run", "verify", &run, "--steps", "1..11"]);
+}
+
+fn run_colony(root: &Path, args: &[&str]) -> std::process::Output {
+    common::run(root, args)
+}
+
+#[test]
+fn bisect_finds_a_planted_divergence() {
+    let d = data();
+    let root = d.path();
+    let a = train(root, MLP);
+    // Another seed changes the initialisation: the runs diverge at step 0.
+    let b = train(root, &[MLP, &["--seed", "9"][..]].concat());
+    let r = json(
+        root,
+        &[
+            "run",
+            "bisect",
+            a["run"].as_str().unwrap(),
+            b["run"].as_str().unwrap(),
+            "--no-confirm",
+        ],
+    );
+    assert_eq!(r["first_divergent_step"], 0);
+    // Planted: the same run with its chain rewritten from step 14.
+    let run = a["run"].as_str().unwrap();
+    {
+        let repo = Repo::open(root, Access::Write, &|_| {}).unwrap();
+        let stored = read_run(&repo, run).unwrap();
+        let mut rec = stored.record.clone();
+        rec.losses[13] *= 1.5;
+        for i in 14..rec.chain.len() {
+            rec.chain[i] = blake3::hash(rec.chain[i].as_bytes()).to_hex().to_string();
+        }
+        let files: BTreeMap<_, _> = stored
+            .files
+            .into_iter()
+            .filter(|(p, _)| p != "record.json")
+            .collect();
+        write_record(&repo, &rec, &files, Some("planted")).unwrap();
+    }
+    let out = run_colony(root, &["run", "bisect", run, "planted", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["first_divergent_step"], 14, "{r}");
+    assert_eq!(r["a_reproduces"], true);
+    assert_eq!(r["b_reproduces"], false);
+    assert!(r["comparisons"].as_u64().unwrap() <= 6);
+    let r = json(root, &["run", "bisect", run, run]);
+    assert!(r["first_divergent_step"].is_null());
+}
+
+#[test]
+fn exec_records_the_script_hash_and_artifacts() {
+    let d = data();
+    let root = d.path();
+    let script = "#!/bin/sh\nset -e\ntest \"$(stat -c %a \"$COLONY_SNAPSHOT_DIR/tables/points.csv\")\" = 444\n\
+                  wc -l < \"$COLONY_SNAPSHOT_DIR/tables/points.csv\" > \"$COLONY_RUN_DIR/rows.txt\"\n\
+                  echo \"$COLONY_SEED $COLONY_SNAPSHOT_ROOT\" > \"$COLONY_RUN_DIR/env.txt\"\n";
+    let tools = tempfile::tempdir().unwrap();
+    let sp = tools.path().join("train.sh");
+    std::fs::write(&sp, script).unwrap();
+    let sps = sp.to_str().unwrap();
+    let a = json(
+        root,
+        &[
+            "train",
+            "main",
+            "--seed",
+            "7",
+            "--exec",
+            &format!("sh {sps}"),
+        ],
+    );
+    assert_eq!(a["exit_code"], 0, "{a}");
+    let scripts = a["exec"]["scripts"].as_array().unwrap();
+    assert_eq!(scripts.len(), 1);
+    assert_eq!(
+        scripts[0]["hash"],
+        blake3::hash(script.as_bytes()).to_hex().as_str()
+    );
+    let arts = a["exec"]["artifacts"].as_array().unwrap();
+    assert_eq!(arts.len(), 2);
+    assert_eq!(arts[1]["path"], "rows.txt");
+    assert_eq!(arts[1]["hash"], blake3::hash(b"241\n").to_hex().as_str());
+    let root_hex = json(root, &["show", "main"])["root"].clone();
+    assert_eq!(
+        arts[0]["hash"],
+        blake3::hash(format!("7 {}\n", root_hex.as_str().unwrap()).as_bytes())
+            .to_hex()
+            .as_str()
+    );
+    let show = json(root, &["run", "show", a["run"].as_str().unwrap()]);
+    assert_eq!(
+        show["record"]["exec"]["scripts"][0]["hash"],
+        scripts[0]["hash"]
+    );
+    // A changed script changes its hash and the record.
+    std::fs::write(&sp, format!("{script}# v2\n")).unwrap();
+    let b = json(
+        root,
+        &[
+            "train",
+            "main",
+            "--seed",
+            "7",
+            "--exec",
+            &format!("sh {sps}"),
+        ],
+    );
+    assert_ne!(b["exec"]["scripts"][0]["hash"], scripts[0]["hash"]);
+    assert_ne!(b["record_hash"], a["record_hash"]);
+    // A failing command is recorded, and colony exits with its status.
+    std::fs::write(&sp, "exit 4\n").unwrap();
+    let out = run_colony(root, &["train", "main", "--exec", &format!("sh {sps}")]);
+    assert_eq!(out.status.code(), Some(4));
+    // The read-only snapshot folder is gone.
+    assert!(
+        !root
+            .join(".colony/run-work")
+            .read_dir()
+            .unwrap()
+            .any(|_| true)
+    );
+}
+
+#[test]
+fn verify_refuses_another_instruction_set_class() {
+    let d = data();
+    let root = d.path();
+    let a = train(root, MLP);
+    let run = a["run"].as_str().unwrap();
+    {
+        let repo = Repo::open(root, Access::Write, &|_| {}).unwrap();
+        let stored = read_run(&repo, run).unwrap();
+        let mut rec = stored.record.clone();
+        rec.isa = "riscv64-base".into();
+        let files: BTreeMap<_, _> = stored
+            .files
+            .into_iter()
+            .filter(|(p, _)| p != "record.json")
+            .collect();
+        write_record(&repo, &rec, &files, Some("elsewhere")).unwrap();
+    }
+    let err = fails(root, &["run", "verify", "elsewhere"]);
+    assert!(err.contains("instruction-set class mismatch"), "{err}");
+}
