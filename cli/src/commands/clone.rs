@@ -24,10 +24,10 @@ use crate::{CliError, Ctx, output};
 /// fetched bytes equals the anchored root. The clone's config then names the dataset's
 /// DAO, so `colony dao verify` and `colony dao vote` work in it.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["url", "from_chain"])))]
 pub struct Args {
-    /// Where to clone from: a folder, s3://BUCKET/PREFIX or a peer ticket.
-    #[arg(required = false)]
+    /// Where to clone from: a folder, s3://BUCKET/PREFIX or a peer ticket (with
+    /// --from-chain: the folder to clone into).
+    #[arg(required_unless_present = "from_chain")]
     pub url: Option<String>,
     /// Where to create the clone (default: the URL's last component).
     pub dir: Option<PathBuf>,
