@@ -204,9 +204,9 @@ fn honest_claim_is_paid_after_the_window() {
         "{text}"
     );
 
-    // A run name resolves through the run records, which come with the trainer.
+    // A run name resolves through the run records of `colony train`.
     let e = fails(root, &["run", "claim", "some-run", "--bounty", "1"]);
-    assert!(e.contains("run records arrive with the trainer"), "{e}");
+    assert!(e.contains("no run `some-run`"), "{e}");
 
     let before = balance(&devnet.url, DEV1);
     let args = claim_args("1", 'a');

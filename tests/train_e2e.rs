@@ -186,7 +186,8 @@ fn bisect_finds_a_planted_divergence() {
     let a = train(root, MLP);
     // Another seed changes the initialisation: the runs diverge at step 0.
     let b = train(root, &[MLP, &["--seed", "9"][..]].concat());
-    let r = json(
+    // Diverging runs exit 3, with the report on stdout.
+    let out = run_colony(
         root,
         &[
             "run",
@@ -194,9 +195,12 @@ fn bisect_finds_a_planted_divergence() {
             a["run"].as_str().unwrap(),
             b["run"].as_str().unwrap(),
             "--no-confirm",
+            "--json",
         ],
     );
-    assert_eq!(r["first_divergent_step"], 0);
+    assert_eq!(out.status.code(), Some(3));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["first_divergent_step"], 0, "{r}");
     // Planted: the same run with its chain rewritten from step 14.
     let run = a["run"].as_str().unwrap();
     {

@@ -39,9 +39,9 @@ pub mod remote;
 pub mod replicate;
 pub mod reset;
 pub mod resolve;
+pub mod run;
 #[cfg(feature = "p2p")]
 pub mod serve;
-pub mod run;
 pub mod show;
 pub mod status;
 pub mod switch;

@@ -50,7 +50,10 @@ fn push_needs_allow_then_fast_forwards_only() {
     let closed = serve_in_thread(q_dir.path().to_path_buf(), vec![]);
     let r = PeerRemote::open("q", &closed, PeerOptions::default()).unwrap();
     let err = r.push(&a, "main", c1, false).unwrap_err().to_string();
-    assert!(err.contains(&me.to_string()) && err.contains("--allow"), "{err}");
+    assert!(
+        err.contains(&me.to_string()) && err.contains("--allow"),
+        "{err}"
+    );
 
     let ticket = serve_in_thread(p_dir.path().to_path_buf(), vec![me]);
     let r = PeerRemote::open("p", &ticket, PeerOptions::default()).unwrap();
