@@ -146,18 +146,8 @@ impl Repo {
                 "a merge is in progress: resolve it and run `colony merge --continue`, or `colony merge --abort`".into(),
             ));
         }
-        let wt = self.work_tree_state(ix)?;
-        let mut dirty: Vec<String> = ix
-            .entries
-            .iter()
-            .filter(|(_, e)| e.is_staged_change())
-            .map(|(p, _)| p.clone())
-            .collect();
-        dirty.extend(wt.modified);
-        dirty.extend(wt.removed);
+        let dirty = self.uncommitted_paths(ix)?;
         if !dirty.is_empty() {
-            dirty.sort();
-            dirty.dedup();
             return Err(StoreError::Refused(format!(
                 "uncommitted changes in {}; commit them (`colony commit -a`) or discard them (`colony reset --hard HEAD`) before merging",
                 dirty

@@ -182,18 +182,8 @@ pub fn push_to_dataset(
             )));
         }
         let ix = target.index_for_head()?;
-        let wt = target.work_tree_state(&ix)?;
-        let mut dirty: Vec<String> = ix
-            .entries
-            .iter()
-            .filter(|(_, e)| e.is_staged_change())
-            .map(|(p, _)| p.clone())
-            .collect();
-        dirty.extend(wt.modified);
-        dirty.extend(wt.removed);
+        let dirty = target.uncommitted_paths(&ix)?;
         if !dirty.is_empty() {
-            dirty.sort();
-            dirty.dedup();
             return Err(refused(format!(
                 "`{branch}` is checked out there and its work tree has uncommitted changes ({}); \
                  commit or discard them there, or push to another branch",

@@ -202,3 +202,23 @@ impl Repo {
         Ok(snap)
     }
 }
+
+impl Repo {
+    /// Tracked paths with uncommitted changes: staged, modified or removed in the work
+    /// tree (untracked files excluded), sorted. What `merge` and a push into a checked-out
+    /// branch refuse to overwrite.
+    pub(crate) fn uncommitted_paths(&self, ix: &Index) -> Result<Vec<String>> {
+        let wt = self.work_tree_state(ix)?;
+        let mut dirty: Vec<String> = ix
+            .entries
+            .iter()
+            .filter(|(_, e)| e.is_staged_change())
+            .map(|(p, _)| p.clone())
+            .collect();
+        dirty.extend(wt.modified);
+        dirty.extend(wt.removed);
+        dirty.sort();
+        dirty.dedup();
+        Ok(dirty)
+    }
+}
