@@ -6,6 +6,7 @@
 //! these tests fail and say so.
 
 mod common;
+mod pyhelp;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
@@ -415,5 +416,186 @@ fn keys_come_from_the_environment_or_a_keystore_and_are_never_shown() {
         e.contains("cannot use keystore") && e.contains("no such file"),
         "{e}"
     );
+    drop(devnet);
+}
+
+/// A TLS front for a plain-HTTP endpoint, as hosted JSON-RPC providers are: a private CA
+/// and a `localhost` certificate it signs (made with Python's `cryptography`), forwarding
+/// every connection to the upstream port. Prints its port, then serves until killed.
+const TLS_PROXY: &str = r#"
+import datetime, ipaddress, os, socket, ssl, sys, threading
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+upstream, out = int(sys.argv[1]), sys.argv[2]
+now = datetime.datetime.now(datetime.timezone.utc)
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def builder(subject, issuer, key):
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1)))
+ca_key = ec.generate_private_key(ec.SECP256R1())
+ca = (builder(name("colony test CA"), name("colony test CA"), ca_key)
+      .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+      .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+      .sign(ca_key, hashes.SHA256()))
+key = ec.generate_private_key(ec.SECP256R1())
+leaf = (builder(name("localhost"), ca.subject, key)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+pem = serialization.Encoding.PEM
+open(os.path.join(out, "ca.pem"), "wb").write(ca.public_bytes(pem))
+open(os.path.join(out, "leaf.pem"), "wb").write(leaf.public_bytes(pem))
+open(os.path.join(out, "leaf.key"), "wb").write(key.private_bytes(
+    pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(os.path.join(out, "leaf.pem"), os.path.join(out, "leaf.key"))
+
+def pipe(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+def handle(conn):
+    try:
+        tls = ctx.wrap_socket(conn, server_side=True)
+    except (ssl.SSLError, OSError):
+        conn.close()
+        return
+    up = socket.create_connection(("127.0.0.1", upstream))
+    threading.Thread(target=pipe, args=(up, tls), daemon=True).start()
+    pipe(tls, up)
+
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(16)
+print(listener.getsockname()[1], flush=True)
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=handle, args=(conn,), daemon=True).start()
+"#;
+
+/// The TLS front of [`TLS_PROXY`], killed when dropped.
+struct TlsProxy {
+    child: std::process::Child,
+    url: String,
+    ca: std::path::PathBuf,
+}
+
+impl TlsProxy {
+    fn start(upstream_url: &str, dir: &Path) -> TlsProxy {
+        use std::io::BufRead;
+        pyhelp::require(&["cryptography"]);
+        let upstream = upstream_url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches('/');
+        let mut child = Command::new("python3")
+            .args(["-c", TLS_PROXY, upstream, dir.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 starts the TLS proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().expect("the proxy prints its port");
+        TlsProxy {
+            child,
+            url: format!("https://localhost:{port}"),
+            ca: dir.join("ca.pem"),
+        }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_https_endpoint_is_spoken_and_an_untrusted_certificate_is_refused() {
+    let devnet = library_devnet();
+    let certs = tempfile::tempdir().unwrap();
+    let proxy = TlsProxy::start(devnet.rpc_url(), certs.path());
+    let d = dataset();
+    let root = d.path();
+    write(root, "a.bin", &random_bytes(10_000, 3));
+    commit_all(root, "data");
+    let deploy = [
+        "dao",
+        "deploy",
+        "--rpc-url",
+        &proxy.url,
+        "--name",
+        "tls",
+        "--voting-delay",
+        "1",
+        "--voting-period",
+        "5",
+        "--timelock-delay",
+        "60",
+    ];
+
+    // A certificate from a CA the system does not trust: refused, with the fix, and the
+    // dataset's config is untouched.
+    let before = config(root);
+    let out = cmd(root, &deploy)
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "deploy trusted an unknown CA");
+    assert!(
+        e.contains("cannot reach") && e.contains("certificate") && e.contains("SSL_CERT_FILE"),
+        "{e}"
+    );
+    assert_eq!(config(root), before);
+
+    // Trusting the CA, the same deploy goes through TLS end to end and is recorded.
+    let out = cmd(root, &deploy)
+        .env("SSL_CERT_FILE", &proxy.ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "deploy over https failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(config(root).contains(&proxy.url), "{}", config(root));
+    let out = cmd(root, &["dao", "status", "--json"])
+        .env("SSL_CERT_FILE", &proxy.ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"]["chain_id"], 31337, "{v}");
+    drop(proxy);
     drop(devnet);
 }

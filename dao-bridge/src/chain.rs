@@ -213,10 +213,19 @@ impl Chain {
     /// Turns a JSON-RPC error into a [`DaoError`] that names the endpoint.
     pub(crate) fn rpc_error(&self, action: &str, e: RpcError<TransportErrorKind>) -> DaoError {
         match e {
-            RpcError::Transport(kind) => DaoError::RpcUnreachable {
-                url: self.shown_url(),
-                detail: self.redact(transport_detail(&kind)),
-            },
+            RpcError::Transport(kind) => {
+                let mut detail = self.redact(transport_detail(&kind));
+                if detail.to_lowercase().contains("certificate") {
+                    detail.push_str(
+                        " (the endpoint's TLS certificate is not trusted here; if it comes from \
+                         a private CA, point SSL_CERT_FILE at that CA's PEM file)",
+                    );
+                }
+                DaoError::RpcUnreachable {
+                    url: self.shown_url(),
+                    detail,
+                }
+            }
             RpcError::ErrorResp(ref resp) => match resp.as_revert_data() {
                 Some(data) => revert::decode(action, &data),
                 None => DaoError::Rpc {

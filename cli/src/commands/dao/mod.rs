@@ -50,8 +50,9 @@ pub struct Args {
 /// Which chain to talk to and which key signs (shared by `dao`, `fork --dao`, `lineage --dao`).
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct ChainArgs {
-    /// JSON-RPC endpoint (default: `[dao] rpc_url` in .colony/config.toml, else the local
-    /// devnet http://127.0.0.1:8545).
+    /// JSON-RPC endpoint, http:// or https:// (default: `[dao] rpc_url` in
+    /// .colony/config.toml, else the local devnet http://127.0.0.1:8545). TLS trusts the
+    /// system's roots; SSL_CERT_FILE names another CA bundle.
     #[arg(long, global = true, value_name = "URL")]
     pub rpc_url: Option<String>,
     /// Chain id the endpoint must serve; any other is refused (default: `[dao] chain_id`,
