@@ -26,12 +26,14 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
     cmd(dir, args).output().expect("run colony")
 }
 
-/// Runs colony and panics with its stderr unless it succeeds; returns stdout.
-pub fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
+/// Runs a prepared colony command (extra environment, say) and panics with its stderr
+/// unless it succeeds; returns stdout.
+pub fn ok_cmd(mut c: Command) -> String {
+    let out = c.output().expect("run colony");
     assert!(
         out.status.success(),
-        "colony {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        "colony {:?} failed ({}):\nstdout: {}\nstderr: {}",
+        c.get_args().collect::<Vec<_>>(),
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
@@ -39,24 +41,39 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
+/// [`ok_cmd`], parsing stdout as JSON.
+pub fn json_cmd(c: Command) -> serde_json::Value {
+    let s = ok_cmd(c);
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("colony printed non-JSON ({e}): {s}"))
+}
+
+/// Runs a prepared colony command expecting failure; returns stderr.
+pub fn fails_cmd(mut c: Command) -> String {
+    let out = c.output().expect("run colony");
+    assert!(
+        !out.status.success(),
+        "colony {:?} unexpectedly succeeded: {}",
+        c.get_args().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs colony and panics with its stderr unless it succeeds; returns stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    ok_cmd(cmd(dir, args))
+}
+
 /// Runs colony with `--json` and parses stdout.
 pub fn json(dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut a = args.to_vec();
     a.push("--json");
-    let s = ok(dir, &a);
-    serde_json::from_str(&s)
-        .unwrap_or_else(|e| panic!("colony {args:?} printed non-JSON ({e}): {s}"))
+    json_cmd(cmd(dir, &a))
 }
 
 /// Runs colony expecting failure; returns stderr.
 pub fn fails(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert!(
-        !out.status.success(),
-        "colony {args:?} unexpectedly succeeded: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    fails_cmd(cmd(dir, args))
 }
 
 /// Deterministic pseudo-random bytes.
@@ -111,6 +128,30 @@ pub fn dataset() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     ok(d.path(), &["init"]);
     d
+}
+
+/// A committed dataset ("origin v1") holding `data/part{i}.bin` of each size in `sizes`
+/// (random bytes, seeded by `i`) and a small `notes/readme.txt`.
+pub fn origin_with_parts(sizes: &[usize]) -> tempfile::TempDir {
+    let a = dataset();
+    for (i, size) in sizes.iter().enumerate() {
+        write(
+            a.path(),
+            &format!("data/part{i}.bin"),
+            &random_bytes(*size, i as u64),
+        );
+    }
+    write(a.path(), "notes/readme.txt", b"penguins and more\n");
+    commit_all(a.path(), "origin v1");
+    a
+}
+
+/// The commit the checked-out branch points at.
+pub fn head_commit(dir: &Path) -> String {
+    json(dir, &["log", "-n", "1"])[0]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// `add .` then `commit`; returns the commit JSON.

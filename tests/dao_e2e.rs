@@ -6,67 +6,14 @@
 //! these tests fail and say so.
 
 mod common;
+mod devnet;
 mod pyhelp;
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::process::Command;
 
-use colony_dao_bridge::{Devnet, DevnetOptions};
 use common::*;
-
-const SETUP: &str = "these tests need a real anvil; install it with `npm ci --prefix dao-bridge` \
-                     from the repository root (scripts/setup.sh runs it)";
-
-/// A loopback port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// anvil started through the library (stopped when dropped).
-fn library_devnet() -> Devnet {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    match rt.block_on(Devnet::spawn(&DevnetOptions::default())) {
-        Ok(d) => d,
-        Err(e) => panic!("{SETUP}: {e}"),
-    }
-}
-
-/// anvil started by `colony dao devnet --detach`, killed (by its pid) when dropped.
-struct DetachedDevnet {
-    pid: u32,
-    url: String,
-}
-
-impl Drop for DetachedDevnet {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-    }
-}
-
-fn cli_devnet(dir: &Path) -> DetachedDevnet {
-    let port = free_port().to_string();
-    let out = run(
-        dir,
-        &["dao", "devnet", "--detach", "--port", &port, "--json"],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{SETUP}\n`colony dao devnet --detach` failed: {stderr}"
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("devnet JSON");
-    DetachedDevnet {
-        pid: v["pid"].as_u64().expect("pid") as u32,
-        url: v["rpc_url"].as_str().expect("rpc_url").to_owned(),
-    }
-}
+use devnet::*;
 
 fn config(dir: &Path) -> String {
     std::fs::read_to_string(dir.join(".colony/config.toml")).unwrap()
@@ -350,7 +297,7 @@ fn keys_come_from_the_environment_or_a_keystore_and_are_never_shown() {
     deploy_short(root, &["--rpc-url", &url]);
 
     // ETH_PRIVATE_KEY signs: anvil's (public) dev account 1.
-    let dev1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+    let dev1 = DEV1_KEY;
     let out = cmd(root, &["dao", "delegate", "--json"])
         .env("ETH_PRIVATE_KEY", dev1)
         .output()
@@ -361,10 +308,7 @@ fn keys_come_from_the_environment_or_a_keystore_and_are_never_shown() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        v["delegatee"].as_str().unwrap().to_lowercase(),
-        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
-    );
+    assert_eq!(v["delegatee"].as_str().unwrap().to_lowercase(), DEV1);
     let shown =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!shown.contains(&dev1[2..]), "the key was printed");
@@ -561,13 +505,9 @@ fn an_https_endpoint_is_spoken_and_an_untrusted_certificate_is_refused() {
     // A certificate from a CA the system does not trust: refused, with the fix, and the
     // dataset's config is untouched.
     let before = config(root);
-    let out = cmd(root, &deploy)
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR")
-        .output()
-        .unwrap();
-    let e = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "deploy trusted an unknown CA");
+    let mut c = cmd(root, &deploy);
+    c.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
+    let e = fails_cmd(c);
     assert!(
         e.contains("cannot reach") && e.contains("certificate") && e.contains("SSL_CERT_FILE"),
         "{e}"
@@ -575,26 +515,14 @@ fn an_https_endpoint_is_spoken_and_an_untrusted_certificate_is_refused() {
     assert_eq!(config(root), before);
 
     // Trusting the CA, the same deploy goes through TLS end to end and is recorded.
-    let out = cmd(root, &deploy)
-        .env("SSL_CERT_FILE", &proxy.ca)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "deploy over https failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let trusting = |args: &[&str]| {
+        let mut c = cmd(root, args);
+        c.env("SSL_CERT_FILE", &proxy.ca);
+        c
+    };
+    ok_cmd(trusting(&deploy));
     assert!(config(root).contains(&proxy.url), "{}", config(root));
-    let out = cmd(root, &["dao", "status", "--json"])
-        .env("SSL_CERT_FILE", &proxy.ca)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_cmd(trusting(&["dao", "status", "--json"]));
     assert_eq!(v["status"]["chain_id"], 31337, "{v}");
     drop(proxy);
     drop(devnet);

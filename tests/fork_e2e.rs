@@ -8,13 +8,6 @@ use std::process::Command;
 
 use common::*;
 
-fn head_commit(dir: &Path) -> String {
-    json(dir, &["log", "-n", "1"])[0]["commit"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// KiB that `du` charges to each folder, hard links counted once, in argument order.
 fn du_k(dirs: &[&Path]) -> Vec<u64> {
     let out = Command::new("du").arg("-sk").args(dirs).output().unwrap();
@@ -26,23 +19,9 @@ fn du_k(dirs: &[&Path]) -> Vec<u64> {
         .collect()
 }
 
-fn origin_with_data() -> tempfile::TempDir {
-    let a = dataset();
-    for i in 0..4 {
-        write(
-            a.path(),
-            &format!("data/part{i}.bin"),
-            &random_bytes(1_500_000, i),
-        );
-    }
-    write(a.path(), "notes/readme.txt", b"penguins and more\n");
-    commit_all(a.path(), "origin v1");
-    a
-}
-
 #[test]
 fn fork_shares_chunks_and_lineage_reads_back() {
-    let a = origin_with_data();
+    let a = origin_with_parts(&[1_500_000; 4]);
     let top = tempfile::tempdir().unwrap();
     let b = top.path().join("curated");
     let r = json(
@@ -133,7 +112,7 @@ fn fork_shares_chunks_and_lineage_reads_back() {
 
 #[test]
 fn fetch_between_forks_moves_only_what_is_missing() {
-    let a = origin_with_data();
+    let a = origin_with_parts(&[1_500_000; 4]);
     let top = tempfile::tempdir().unwrap();
     let b = top.path().join("b");
     ok(a.path(), &["fork", ".", b.to_str().unwrap()]);
@@ -174,7 +153,7 @@ fn fetch_between_forks_moves_only_what_is_missing() {
 
 #[test]
 fn fetch_refuses_a_corrupt_shard() {
-    let a = origin_with_data();
+    let a = origin_with_parts(&[1_500_000; 4]);
     let top = tempfile::tempdir().unwrap();
     let b = top.path().join("b");
     ok(a.path(), &["fork", ".", b.to_str().unwrap()]);

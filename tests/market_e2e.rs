@@ -6,76 +6,27 @@
 //! (`--record-hash --weights-hash --chain-root --steps`), and `run claim RUN` says why not.
 
 mod common;
+mod devnet;
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
-use std::process::Command;
 
 use colony_dao_bridge::{Address, Chain, ChainConfig, U256, market};
 use common::*;
-
-const SETUP: &str = "these tests need a real anvil; install it with `npm ci --prefix dao-bridge` \
-                     from the repository root (scripts/setup.sh runs it)";
-/// anvil's (public) dev accounts 1 and 2 (addresses as JSON prints them: lower case).
-const DEV1_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
-const DEV1: &str = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
-const DEV2_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
-const DEV2: &str = "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc";
-
-/// anvil started by `colony dao devnet --detach`, killed (by its pid) when dropped.
-struct DetachedDevnet {
-    pid: u32,
-    url: String,
-}
-
-impl Drop for DetachedDevnet {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-    }
-}
-
-fn cli_devnet(dir: &Path) -> DetachedDevnet {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let port = l.local_addr().unwrap().port().to_string();
-    drop(l);
-    let out = run(
-        dir,
-        &["dao", "devnet", "--detach", "--port", &port, "--json"],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{SETUP}\n`colony dao devnet --detach` failed: {stderr}"
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("devnet JSON");
-    DetachedDevnet {
-        pid: v["pid"].as_u64().expect("pid") as u32,
-        url: v["rpc_url"].as_str().expect("rpc_url").to_owned(),
-    }
-}
+use devnet::*;
 
 /// `colony ARGS --json` signed with `key`.
 fn json_as(dir: &Path, key: &str, args: &[&str]) -> serde_json::Value {
     let mut a = args.to_vec();
     a.push("--json");
-    let out = cmd(dir, &a).env("ETH_PRIVATE_KEY", key).output().unwrap();
-    assert!(
-        out.status.success(),
-        "colony {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    let mut c = cmd(dir, &a);
+    c.env("ETH_PRIVATE_KEY", key);
+    json_cmd(c)
 }
 
 fn fails_as(dir: &Path, key: &str, args: &[&str]) -> String {
-    let out = cmd(dir, args).env("ETH_PRIVATE_KEY", key).output().unwrap();
-    assert!(
-        !out.status.success(),
-        "colony {args:?} unexpectedly succeeded"
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let mut c = cmd(dir, args);
+    c.env("ETH_PRIVATE_KEY", key);
+    fails_cmd(c)
 }
 
 fn balance(url: &str, who: &str) -> U256 {

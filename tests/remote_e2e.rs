@@ -3,34 +3,11 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-
-fn head_commit(dir: &Path) -> String {
-    json(dir, &["log", "-n", "1"])[0]["commit"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn origin_with_data() -> tempfile::TempDir {
-    let a = dataset();
-    for i in 0..3 {
-        write(
-            a.path(),
-            &format!("data/part{i}.bin"),
-            &random_bytes(700_000, i),
-        );
-    }
-    write(a.path(), "notes/readme.txt", b"penguins and more\n");
-    commit_all(a.path(), "origin v1");
-    a
-}
 
 #[test]
 fn clone_push_pull_round_trip_byte_exact() {
-    let a = origin_with_data();
+    let a = origin_with_parts(&[700_000; 3]);
     let top = tempfile::tempdir().unwrap();
     let a_path = a.path().to_str().unwrap();
 
@@ -116,7 +93,7 @@ fn clone_push_pull_round_trip_byte_exact() {
 
 #[test]
 fn push_refuses_a_dirty_checked_out_branch_but_takes_other_branches() {
-    let a = origin_with_data();
+    let a = origin_with_parts(&[700_000; 3]);
     let top = tempfile::tempdir().unwrap();
     ok(top.path(), &["clone", a.path().to_str().unwrap(), "b"]);
     let b = top.path().join("b");
@@ -150,7 +127,7 @@ fn push_refuses_a_dirty_checked_out_branch_but_takes_other_branches() {
 
 #[test]
 fn clone_refuses_a_non_empty_folder_and_cleans_up_after_failure() {
-    let a = origin_with_data();
+    let a = origin_with_parts(&[700_000; 3]);
     let top = tempfile::tempdir().unwrap();
     let a_path = a.path().to_str().unwrap();
     write(top.path(), "busy/file.txt", b"x");
@@ -192,7 +169,7 @@ fn clone_refuses_a_non_empty_folder_and_cleans_up_after_failure() {
 
 #[test]
 fn pull_into_a_fresh_dataset_starts_the_branch() {
-    let a = origin_with_data();
+    let a = origin_with_parts(&[700_000; 3]);
     let top = tempfile::tempdir().unwrap();
     let n = top.path().join("n");
     ok(top.path(), &["init", "n"]);
@@ -208,7 +185,7 @@ fn pull_into_a_fresh_dataset_starts_the_branch() {
 fn interrupted_clone_resumes() {
     // A clone killed after its fetch (simulated: the marker and the fetched store left
     // behind, no branch, no work tree) is completed by running it again.
-    let a = origin_with_data();
+    let a = origin_with_parts(&[700_000; 3]);
     let top = tempfile::tempdir().unwrap();
     let a_path = a.path().to_str().unwrap();
     let b = top.path().join("b");

@@ -163,32 +163,11 @@ impl Drop for Moto {
     }
 }
 
-fn head_commit(dir: &Path) -> String {
-    json(dir, &["log", "-n", "1"])[0]["commit"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn origin_with_data() -> tempfile::TempDir {
-    let a = dataset();
-    for i in 0..3 {
-        write(
-            a.path(),
-            &format!("data/part{i}.bin"),
-            &random_bytes(600_000, i),
-        );
-    }
-    write(a.path(), "notes/readme.txt", b"penguins on s3\n");
-    commit_all(a.path(), "v1");
-    a
-}
-
 #[test]
 fn s3_push_clone_fetch_pull_round_trip() {
     let s3 = Moto::start();
     s3.create_bucket("colony-test");
-    let a = origin_with_data();
+    let a = origin_with_parts(&[600_000; 3]);
     let top = tempfile::tempdir().unwrap();
     s3.ok(
         a.path(),
@@ -293,7 +272,7 @@ fn s3_push_clone_fetch_pull_round_trip() {
 fn s3_corrupt_shard_is_caught_and_nothing_lands() {
     let s3 = Moto::start();
     s3.create_bucket("bkt");
-    let a = origin_with_data();
+    let a = origin_with_parts(&[600_000; 3]);
     s3.ok(a.path(), &["remote", "add", "s3", "s3://bkt/ds"]);
     s3.ok(a.path(), &["push", "s3"]);
     let shard: PathBuf = shard_files(a.path())[0].clone();
