@@ -25,20 +25,7 @@ fn ox(hex: &str) -> String {
 }
 
 fn deploy_short(dir: &Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "dao",
-        "deploy",
-        "--name",
-        "penguins",
-        "--voting-delay",
-        "1",
-        "--voting-period",
-        "5",
-        "--timelock-delay",
-        "60",
-    ];
-    args.extend_from_slice(extra);
-    json(dir, &args)
+    json(dir, &deploy_args("penguins", extra))
 }
 
 #[test]
@@ -487,20 +474,7 @@ fn an_https_endpoint_is_spoken_and_an_untrusted_certificate_is_refused() {
     let root = d.path();
     write(root, "a.bin", &random_bytes(10_000, 3));
     commit_all(root, "data");
-    let deploy = [
-        "dao",
-        "deploy",
-        "--rpc-url",
-        &proxy.url,
-        "--name",
-        "tls",
-        "--voting-delay",
-        "1",
-        "--voting-period",
-        "5",
-        "--timelock-delay",
-        "60",
-    ];
+    let deploy = deploy_args("tls", &["--rpc-url", &proxy.url]);
 
     // A certificate from a CA the system does not trust: refused, with the fix, and the
     // dataset's config is untouched.

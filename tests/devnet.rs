@@ -71,3 +71,22 @@ pub fn cli_devnet(dir: &Path) -> DetachedDevnet {
         url: v["rpc_url"].as_str().expect("rpc_url").to_owned(),
     }
 }
+
+/// `colony dao deploy` arguments for a DAO named `name` with the shortest governance
+/// periods the tests wait through, then `extra`.
+pub fn deploy_args<'a>(name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "dao",
+        "deploy",
+        "--name",
+        name,
+        "--voting-delay",
+        "1",
+        "--voting-period",
+        "5",
+        "--timelock-delay",
+        "60",
+    ];
+    args.extend_from_slice(extra);
+    args
+}

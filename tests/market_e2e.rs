@@ -60,21 +60,7 @@ fn dataset_with_dao(root: &Path) -> DetachedDevnet {
     write(root, "train.csv", b"x,y\n1,2\n3,4\n");
     commit_all(root, "v1");
     let devnet = cli_devnet(root);
-    json(
-        root,
-        &[
-            "dao",
-            "deploy",
-            "--name",
-            "toy",
-            "--voting-delay",
-            "1",
-            "--voting-period",
-            "5",
-            "--timelock-delay",
-            "60",
-        ],
-    );
+    json(root, &deploy_args("toy", &[]));
     devnet
 }
 
