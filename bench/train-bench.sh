@@ -7,6 +7,7 @@
 #   bench/train-bench.sh                      # SCALE=0.1 (200 MiB), RUNS=3
 #   SCALE=1 bench/train-bench.sh              # the full 2 GiB dataset
 #   STEPS=300 RUNS=5 bench/train-bench.sh
+#   COLONY_BIN=target/debug/colony bench/train-bench.sh   # use a colony already built
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-3}
@@ -15,8 +16,13 @@ SCALE=${SCALE:-0.1}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 WORK=${WORK:-$CARGO_TARGET_DIR/bench-train}
 # Dev profile: every dependency (candle, gemm) at opt-level 3, colony's crates at 1.
-cargo build -q -p colony-cli --bin colony -j "${JOBS:-1}"
-BIN=$CARGO_TARGET_DIR/debug/colony
+# COLONY_BIN=<a built colony> skips the build.
+if [ -n "${COLONY_BIN:-}" ]; then
+  BIN=$COLONY_BIN
+else
+  cargo build -q -p colony-cli --bin colony -j "${JOBS:-1}"
+  BIN=$CARGO_TARGET_DIR/debug/colony
+fi
 export COLONY_AUTHOR_NAME=bench COLONY_AUTHOR_EMAIL=bench@example.invalid
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

@@ -324,3 +324,68 @@ fn verify_refuses_another_instruction_set_class() {
     let err = fails(root, &["run", "verify", "elsewhere"]);
     assert!(err.contains("instruction-set class mismatch"), "{err}");
 }
+
+#[test]
+fn runs_travel_with_push_fetch_and_clone() {
+    let a = data();
+    let a_root = a.path();
+    let trained = train(a_root, MLP);
+    let run = trained["run"].as_str().unwrap().to_string();
+    // A run on another branch's commit stays behind when `main` is pushed.
+    ok(a_root, &["branch", "side"]);
+    ok(a_root, &["switch", "side"]);
+    write(
+        a_root,
+        "text/more.txt",
+        b"another line of text to train on\n",
+    );
+    commit_all(a_root, "side data");
+    let side = json(
+        a_root,
+        &["train", "side", "--model", "charlm", "--steps", "3"],
+    );
+    let side_run = side["run"].as_str().unwrap().to_string();
+    ok(a_root, &["switch", "main"]);
+
+    // Push to an empty dataset on this machine: the run on `main` goes along.
+    let top = tempfile::tempdir().unwrap();
+    let r = top.path().join("r");
+    std::fs::create_dir_all(&r).unwrap();
+    ok(&r, &["init"]);
+    ok(a_root, &["remote", "add", "r", r.to_str().unwrap()]);
+    let p = json(a_root, &["push", "r", "main"]);
+    assert_eq!(p["runs"], 1, "{p}");
+    assert_eq!(p["runs_new"], 1, "{p}");
+    let listed = json(&r, &["run", "list"]);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [run.as_str()], "{listed}");
+    // Pushing again sends no run again.
+    let p = json(a_root, &["push", "r", "main"]);
+    assert_eq!(p["runs_new"], 0, "{p}");
+
+    // Clone the pushed-to dataset: the run, its record and checkpoints arrive, and its
+    // steps re-execute there to the same hashes.
+    json(top.path(), &["clone", r.to_str().unwrap(), "c"]);
+    let c = top.path().join("c");
+    let listed = json(&c, &["run", "list"]);
+    assert_eq!(listed[0]["id"], run.as_str(), "{listed}");
+    assert_eq!(listed[0]["record_hash"], trained["record_hash"], "{listed}");
+    let v = json(&c, &["run", "verify", &run]);
+    assert!(v["first_bad"].is_null(), "{v}");
+    ok(&c, &["fsck"]);
+
+    // A fetch brings every run the remote holds, including the side branch's.
+    let d = dataset();
+    ok(d.path(), &["remote", "add", "a", a_root.to_str().unwrap()]);
+    let f = json(d.path(), &["fetch", "a"]);
+    assert_eq!(f["runs"], 2, "{f}");
+    let v = json(d.path(), &["run", "verify", &side_run]);
+    assert!(v["first_bad"].is_null(), "{v}");
+    let f = json(d.path(), &["fetch", "a"]);
+    assert_eq!(f["runs"], 0, "{f}");
+}

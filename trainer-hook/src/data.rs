@@ -2,8 +2,18 @@
 //! function of the seed and the step number.
 //!
 //! Files are read chunk by chunk from the store (each chunk verified against its BLAKE3);
-//! text stops at [`DataSpec::max_bytes`], so memory is bounded by that cap (tables are
-//! decoded whole by the table engine, one file at a time, and kept as f32 features).
+//! text stops at [`DataSpec::max_bytes`], so memory is bounded by that cap.
+//!
+//! Tables (the MLP) are **not** memory-bounded: every row's standardised features stay in
+//! memory as f32 (4 × rows × features bytes), and while they load, one file at a time is
+//! held as bytes and as a decoded frame, next to the f64 columns and labels of every file
+//! read so far. Two things the run's determinism rests on need the whole table: the
+//! standardisation (each column's mean and deviation, summed in order, are fixed before
+//! the first step) and the data order (each epoch visits all rows in one seeded
+//! Fisher-Yates permutation, so any step may need any row). Streaming batches would mean
+//! random reads of row groups from the store per step, or a windowed shuffle that changes
+//! what records mean; neither is done yet. For tables larger than memory, train through
+//! `--exec` with a trainer that streams.
 
 use candle_core::{Device, Tensor};
 use colony_store::{FileEntry, Repo, Snapshot};

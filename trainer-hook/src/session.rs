@@ -117,7 +117,7 @@ impl Session {
 
     /// BLAKE3 of the current state bytes.
     pub fn state_hash(&self) -> Result<[u8; 32]> {
-        Ok(*blake3::hash(&state::state_bytes(self.model.params(), &self.opt)?).as_bytes())
+        state::state_hash(self.model.params(), &self.opt)
     }
 
     /// A checkpoint of the current state (after `step`) and its state hash.

@@ -282,3 +282,149 @@ fn print_record_hashes() {
         );
     }
 }
+
+/// Times the pieces of a recorded MLP step in one process: the step itself, the state
+/// hash, and a checkpoint encode (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn time_recording_pieces() {
+    let (_d, repo) = dataset();
+    let commit = repo.resolve("main").unwrap();
+    let snapshot = repo.snapshot_of(commit).unwrap();
+    let mut o = opts(ModelKind::Mlp, 1);
+    o.batch = 32;
+    let cfg = crate::record::TrainConfig {
+        model: o.model,
+        steps: 1,
+        batch: o.batch,
+        adamw: crate::optim::AdamWParams::with_lr(o.lr),
+        seed: 0,
+        checkpoint_every: 0,
+        device: "cpu".into(),
+        data: o.data.clone(),
+        mlp: None,
+        charlm: None,
+    };
+    let mut s = crate::session::Session::new(&repo, &snapshot, &cfg).unwrap();
+    let n = 3000u64;
+    let t = std::time::Instant::now();
+    for step in 1..=n {
+        s.step(step).unwrap();
+    }
+    let step_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(s.state_hash().unwrap());
+    }
+    let hash_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(s.checkpoint(1).unwrap());
+    }
+    let ckpt_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    // As in the training loop: a hash right after each step.
+    let (mut stepping, mut hashing) = (0f64, 0f64);
+    for step in n + 1..=2 * n {
+        let t = std::time::Instant::now();
+        s.step(step).unwrap();
+        let t2 = std::time::Instant::now();
+        std::hint::black_box(s.state_hash().unwrap());
+        hashing += t2.elapsed().as_secs_f64();
+        stepping += (t2 - t).as_secs_f64();
+    }
+    println!(
+        "mlp step {step_us:.1} us, state hash {hash_us:.2} us ({:.2} %), checkpoint encode \
+         {ckpt_us:.2} us; interleaved: step {:.1} us, hash {:.2} us ({:.2} %)",
+        hash_us / step_us * 100.0,
+        stepping * 1e6 / n as f64,
+        hashing * 1e6 / n as f64,
+        hashing / stepping * 100.0
+    );
+}
+
+/// Bytes of every sealed shard of `repo`.
+fn shard_bytes(repo: &Repo) -> u64 {
+    fn walk(dir: &std::path::Path) -> u64 {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        rd.flatten()
+            .map(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    if p.file_name().is_some_and(|n| n == "tmp") {
+                        0
+                    } else {
+                        walk(&p)
+                    }
+                } else {
+                    e.metadata().map_or(0, |m| m.len())
+                }
+            })
+            .sum()
+    }
+    walk(&repo.colony_dir().join("shards"))
+}
+
+/// Checkpoints are stored through the store's content-defined chunking, so the parts of
+/// the state that did not change between two checkpoints (here a frozen 3 MiB embedding:
+/// no gradient, so AdamW leaves its weights and moments alone) are stored once.
+#[test]
+fn consecutive_checkpoints_share_their_unchanged_parts() {
+    use candle_core::{Device, Tensor, Var};
+
+    use crate::optim::{AdamW, AdamWParams};
+    use crate::record::store_bytes;
+    use crate::state::encode_checkpoint;
+
+    let (_d, repo) = dataset();
+    let dev = Device::Cpu;
+    let mut g = crate::rng::SplitMix64::new(3, 0);
+    let frozen: Vec<f32> = (0..256 * 1024).map(|_| g.normal() as f32).collect();
+    let vars = vec![
+        Var::from_tensor(&Tensor::from_vec(frozen, (1024, 256), &dev).unwrap()).unwrap(),
+        Var::from_tensor(&Tensor::zeros((16, 4), candle_core::DType::F32, &dev).unwrap()).unwrap(),
+    ];
+    let mut opt = AdamW::new(&vars, AdamWParams::with_lr(0.01)).unwrap();
+    let x = Tensor::ones((8, 16), candle_core::DType::F32, &dev).unwrap();
+    let step = |opt: &mut AdamW| {
+        // The loss reaches only the small head: the big tensor gets no gradient.
+        let loss = x
+            .matmul(vars[1].as_tensor())
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all();
+        let loss = (loss.unwrap() + 1.0).unwrap();
+        let grads = loss.backward().unwrap();
+        opt.step(&vars, &grads).unwrap();
+    };
+    // Perturb the head so it has gradients to follow.
+    vars[1]
+        .set(&Tensor::full(0.5f32, (16, 4), &dev).unwrap())
+        .unwrap();
+    step(&mut opt);
+    let (first, _) = encode_checkpoint(1, &vars, &opt).unwrap();
+    let before = shard_bytes(&repo);
+    store_bytes(&repo, &first).unwrap();
+    let one = shard_bytes(&repo) - before;
+    step(&mut opt);
+    let (second, _) = encode_checkpoint(2, &vars, &opt).unwrap();
+    assert_ne!(first, second);
+    let before = shard_bytes(&repo);
+    store_bytes(&repo, &second).unwrap();
+    let added = shard_bytes(&repo) - before;
+    println!(
+        "checkpoint {} bytes: first stored {one} bytes, the next added {added} bytes",
+        first.len()
+    );
+    // The frozen moments are zeros and compress away; its 1 MiB of weights do not.
+    assert!(
+        one > 512 << 10,
+        "the first checkpoint is stored ({one} bytes)"
+    );
+    assert!(
+        added * 5 < one,
+        "the second checkpoint should share its frozen 3 MiB: it added {added} of {one} bytes"
+    );
+}

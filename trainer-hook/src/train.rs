@@ -227,6 +227,17 @@ fn run_steps(
     let mut first_step_s = 0.0;
     let mut recording = std::time::Duration::ZERO;
     let mut loss = f32::NAN;
+    // Links stay bytes inside the loop (no parsing or formatting per step) and join the
+    // record's hex chain after it.
+    let mut prev = match rec.chain.last() {
+        Some(h) if record => crate::record::parse_hex32(h)?,
+        _ => [0; 32],
+    };
+    let mut links: Vec<[u8; 32]> = Vec::with_capacity(if record {
+        (steps + 1 - from) as usize
+    } else {
+        0
+    });
     for step in from..=steps {
         loss = s.step(step)?;
         if step == from {
@@ -234,7 +245,6 @@ fn run_steps(
         }
         if record {
             let t = Instant::now();
-            let prev = crate::record::parse_hex32(rec.chain.last().expect("h0 recorded"))?;
             let state = if (every > 0 && step % every == 0) || step == steps {
                 let (bytes, state) = s.checkpoint(step)?;
                 let got = ingest_bytes(&bytes, &sink, level)?;
@@ -258,13 +268,15 @@ fn run_steps(
             } else {
                 s.state_hash()?
             };
-            rec.chain.push(hex::encode(chain(&prev, &state)));
+            prev = chain(&prev, &state);
+            links.push(prev);
             recording += t.elapsed();
         }
         rec.losses.push(loss);
         progress.advance(1);
     }
     let loop_s = loop_start.elapsed().as_secs_f64();
+    rec.chain.extend(links.iter().map(hex::encode));
     progress.end();
     sink.finish()?;
     let weights = hex::encode(s.weights_hash()?);

@@ -6,7 +6,8 @@ use crate::{CliError, Ctx, output};
 ///
 /// Only shards this dataset lacks move (hard-linked when on the same file system), and
 /// each is verified against its BLAKE3 name before it is indexed. The remote's branches
-/// land in `refs/remotes/NAME/BRANCH`; nothing else changes.
+/// land in `refs/remotes/NAME/BRANCH`, and the run records it holds (`colony run list`)
+/// are added where this dataset lacks them; nothing else changes.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The remote (see `colony remote`).
@@ -33,6 +34,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
             output::bytes(r.bytes),
             r.remote
         );
+        if r.runs > 0 {
+            println!("fetched {} new run record(s)", r.runs);
+        }
     }
     Ok(0)
 }

@@ -8,7 +8,10 @@ use crate::{CliError, Ctx, output};
 /// shard (BLAKE3) and object (its id) it receives before the branch moves. The remote's
 /// branch moves only as a fast-forward: if it has commits this branch lacks the push is
 /// refused (bring them in with `colony pull NAME BRANCH`) unless `--force` is given.
-/// Afterwards `NAME/BRANCH` records where the remote's branch points.
+/// Afterwards `NAME/BRANCH` records where the remote's branch points. The run records
+/// (`colony train`) trained on the pushed history go along, with their checkpoints,
+/// where the remote can hold them (datasets on this machine); run names already there
+/// are left as they are.
 ///
 /// A dataset on this machine that has BRANCH checked out gets its work tree updated too,
 /// but only when it has no uncommitted changes, no merge in progress and no untracked
@@ -31,9 +34,10 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
     let repo = ctx.open(Access::Write)?;
-    let r = repo.push(&args.name, args.branch.as_deref(), args.force)?;
+    let out = repo.push(&args.name, args.branch.as_deref(), args.force)?;
+    let r = &out.push;
     if ctx.json {
-        output::json(&r);
+        output::json(&out);
     } else if !ctx.quiet {
         if r.up_to_date {
             println!(
@@ -58,6 +62,15 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
                 output::bytes(r.bytes),
                 r.remote
             );
+        }
+        let runs = &out.runs;
+        if let Some(why) = &runs.runs_not_carried {
+            eprintln!(
+                "note: {} run record(s) on this history were not pushed: {why}",
+                runs.runs
+            );
+        } else if runs.runs_new > 0 {
+            println!("pushed {} new run record(s)", runs.runs_new);
         }
     }
     Ok(0)

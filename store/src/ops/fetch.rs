@@ -5,8 +5,9 @@
 //! indexed. A fetch killed halfway leaves the partial file; the next fetch hands it to
 //! the remote again, which resumes where the proven bytes end.
 //! History objects are copied referred-to first and their ids recomputed. The
-//! remote-tracking refs `refs/remotes/NAME/<branch>` move last, after everything they
-//! reach is durable.
+//! remote-tracking refs `refs/remotes/NAME/<branch>` and the run records the remote lists
+//! (`refs/runs/<name>`, added where absent) move last, after everything they reach is
+//! durable.
 
 use std::collections::HashSet;
 
@@ -45,6 +46,8 @@ pub struct FetchReport {
     pub shards_shared: usize,
     /// Bytes of the shards received.
     pub bytes: u64,
+    /// Run records (`refs/runs/`) this dataset did not have and now has.
+    pub runs: usize,
 }
 
 /// What [`Repo::receive_shards`] moved.
@@ -181,10 +184,11 @@ impl Repo {
         self.fetch_from(remote.as_ref())
     }
 
-    /// Fetches every branch of `remote`.
+    /// Fetches every branch and run record of `remote`.
     pub fn fetch_from(&self, remote: &dyn Remote) -> Result<FetchReport> {
         let name = remote.name().to_string();
         let refs = remote.list_refs()?;
+        let runs = remote.list_runs()?;
         let mut report = FetchReport {
             remote: name.clone(),
             branches: refs.len(),
@@ -198,10 +202,11 @@ impl Repo {
         report.bytes = got.bytes;
 
         // History, then the refs.
-        let tips: Vec<_> = refs.iter().map(|(_, id)| *id).collect();
+        let tips: Vec<_> = refs.iter().chain(&runs).map(|(_, id)| *id).collect();
         let haves = self.local_tips()?;
         report.objects = remote.fetch_objects(self.history(), &tips, &haves)?;
         self.history().sync()?;
+        report.runs = crate::ops::runs::adopt_runs(self.history(), &runs)?;
         let prefix = format!("refs/remotes/{name}/");
         let old: Vec<(String, gix::ObjectId)> = self.history().list_refs(&prefix)?;
         for (branch, id) in &refs {

@@ -3,7 +3,8 @@
 //! `push NAME [BRANCH]` hands the remote what it lacks of the branch's commit and moves
 //! the remote's branch, only as a fast-forward unless forced; afterwards the
 //! remote-tracking ref `refs/remotes/NAME/BRANCH` records where it now points.
-//! `pull NAME [BRANCH]` is `fetch NAME` followed by `merge NAME/BRANCH`.
+//! `pull NAME [BRANCH]` is `fetch NAME` followed by `merge NAME/BRANCH`. The run records
+//! trained on the pushed history go along (see [`crate::ops::runs`]).
 //!
 //! A push to a dataset on this machine ([`push_to_dataset`]) is a fetch in reverse: the
 //! target, under its exclusive lock, receives the pushing dataset's missing shards (each
@@ -22,7 +23,7 @@ use crate::history::Head;
 use crate::ops::checkout::CheckoutReport;
 use crate::ops::fetch::FetchReport;
 use crate::ops::merge::{MergeOptions, MergeReport, MergeResult};
-use crate::ops::remote::{DatasetSource, PushReport, copy_objects};
+use crate::ops::remote::{DatasetSource, PushReport, Remote, copy_objects};
 use crate::repo::{Access, Repo};
 
 /// What `pull` did.
@@ -57,8 +58,16 @@ impl Repo {
         }
     }
 
-    /// Pushes local branch `branch` (default: the current one) to remote `name`.
-    pub fn push(&self, name: &str, branch: Option<&str>, force: bool) -> Result<PushReport> {
+    /// Pushes local branch `branch` (default: the current one) to `remote`, configured as
+    /// `name`; returns the report and the commit pushed. [`Repo::push`] adds the run
+    /// records.
+    pub(crate) fn push_branch(
+        &self,
+        remote: &dyn Remote,
+        name: &str,
+        branch: Option<&str>,
+        force: bool,
+    ) -> Result<(PushReport, ObjectId)> {
         let branch = match branch {
             Some(b) => b.to_string(),
             None => self.current_branch()?,
@@ -69,11 +78,10 @@ impl Repo {
             .history()
             .ref_target(&full)?
             .ok_or_else(|| StoreError::Refused(format!("no local branch `{branch}` to push")))?;
-        let remote = self.open_remote(name)?;
         let report = remote.push(self, &branch, commit, force)?;
         self.history()
             .set_ref(&format!("refs/remotes/{name}/{branch}"), commit)?;
-        Ok(report)
+        Ok((report, commit))
     }
 
     /// Fetches remote `name`, then merges `NAME/BRANCH` (default: the current branch's

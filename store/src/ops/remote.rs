@@ -51,6 +51,20 @@ pub trait Remote {
     fn default_branch(&self) -> Result<Option<String>> {
         Ok(None)
     }
+    /// The run records it holds (`refs/runs/<name>`), as (name, commit); a fetch brings
+    /// their history with the branches' and adds the names this dataset lacks. Kinds
+    /// that do not hold run records list none.
+    fn list_runs(&self) -> Result<Vec<(String, ObjectId)>> {
+        Ok(Vec::new())
+    }
+    /// Sends run records (`refs/runs/<name>` → commit) and what the remote lacks of
+    /// their history and shards, then adds the names it lacks (never moving one it has).
+    /// Returns how many were new, or `None` when this kind of remote does not hold run
+    /// records (nothing was sent).
+    fn push_runs(&self, local: &Repo, runs: &[(String, ObjectId)]) -> Result<Option<usize>> {
+        let _ = (local, runs);
+        Ok(None)
+    }
     /// Sends what the remote lacks of `commit`'s history and shards, then moves its
     /// branch `branch` to `commit`: only as a fast-forward unless `force`.
     fn push(
@@ -403,6 +417,10 @@ impl Remote for DatasetSource<'_> {
         self.repo.history().list_refs("refs/heads/")
     }
 
+    fn list_runs(&self) -> Result<Vec<(String, ObjectId)>> {
+        crate::ops::runs::list_runs(self.repo.history())
+    }
+
     fn fetch_objects(&self, into: &History, tips: &[ObjectId], _haves: &[ObjectId]) -> Result<u64> {
         copy_objects(self.repo.history(), into, tips)
     }
@@ -437,6 +455,20 @@ impl Remote for LocalRemote {
 
     fn list_refs(&self) -> Result<Vec<(String, ObjectId)>> {
         self.source()?.list_refs()
+    }
+
+    fn list_runs(&self) -> Result<Vec<(String, ObjectId)>> {
+        self.source()?.list_runs()
+    }
+
+    fn push_runs(&self, local: &Repo, runs: &[(String, ObjectId)]) -> Result<Option<usize>> {
+        if self.repo.get().is_some() {
+            return Err(StoreError::Remote {
+                remote: self.name.clone(),
+                why: "opened for reading; open it again to push".into(),
+            });
+        }
+        crate::ops::runs::push_runs_to_dataset(&self.name, &self.path, local, runs).map(Some)
     }
 
     fn fetch_objects(&self, into: &History, tips: &[ObjectId], haves: &[ObjectId]) -> Result<u64> {

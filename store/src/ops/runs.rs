@@ -1,0 +1,141 @@
+//! Run records travel with the data they were trained on.
+//!
+//! The trainer stores each run as a commit on `refs/runs/<name>` whose first parent is the
+//! snapshot commit it trained on and whose tree holds the record and its checkpoints (as
+//! chunked data in shards, like dataset files). A push of a commit carries every run
+//! trained on that commit or one of its ancestors ([`Repo::runs_reached_by`]); a fetch
+//! (and so a clone) brings every run the remote lists. Run names are the start of the
+//! BLAKE3 of the record, so a run already present under the same name holds the same
+//! record: it is left as it is, never overwritten.
+
+use gix::ObjectId;
+
+use crate::error::{Result, StoreError};
+use crate::history::History;
+use crate::ops::fetch::ShardsReceived;
+use crate::ops::remote::{DatasetSource, PushReport, copy_objects};
+use crate::repo::{Access, Repo};
+
+/// Ref prefix of run records.
+pub const RUNS_PREFIX: &str = "refs/runs/";
+
+/// What a push did with run records.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct RunsPushed {
+    /// Runs the push carries: those trained on the pushed commit or its ancestors.
+    pub runs: usize,
+    /// Of those, runs the remote did not have and now has.
+    pub runs_new: usize,
+    /// Set when the remote's kind cannot hold run records: they stayed here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs_not_carried: Option<String>,
+}
+
+/// What `push` did: the branch, then the runs on it.
+#[derive(Debug, serde::Serialize)]
+pub struct BranchPush {
+    /// The branch.
+    #[serde(flatten)]
+    pub push: PushReport,
+    /// The run records.
+    #[serde(flatten)]
+    pub runs: RunsPushed,
+}
+
+/// The run refs of `h`, by name.
+pub fn list_runs(h: &History) -> Result<Vec<(String, ObjectId)>> {
+    h.list_refs(RUNS_PREFIX)
+}
+
+/// Points `refs/runs/<name>` of `into` at each run of `runs` it lacks (their objects must
+/// already be there and durable); names present already are left alone (same name, same
+/// record). Returns how many refs were set.
+pub fn adopt_runs(into: &History, runs: &[(String, ObjectId)]) -> Result<usize> {
+    let mut n = 0;
+    for (name, commit) in runs {
+        let full = format!("{RUNS_PREFIX}{name}");
+        crate::history::validate_ref_name(&full)?;
+        if into.ref_target(&full)?.is_none() {
+            into.set_ref(&full, *commit)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+impl Repo {
+    /// The runs trained on `commit` or one of its ancestors: the run refs whose commit's
+    /// first parent (the snapshot trained on) `commit` reaches.
+    pub fn runs_reached_by(&self, commit: ObjectId) -> Result<Vec<(String, ObjectId)>> {
+        let h = self.history();
+        let mut out = Vec::new();
+        for (name, run) in list_runs(h)? {
+            let info = h.commit_info(run)?;
+            let Some(parent) = info.parents.first() else {
+                continue;
+            };
+            let parent = ObjectId::from_hex(parent.as_bytes()).map_err(|_| {
+                StoreError::MalformedHistory {
+                    object: run.to_string(),
+                    why: format!("parent `{parent}` is not an object id"),
+                }
+            })?;
+            if parent == commit || h.merge_base(parent, commit)? == Some(parent) {
+                out.push((name, run));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pushes local branch `branch` (default: the current one) to remote `name`, then the
+    /// run records trained on its commit or an ancestor ([`Repo::runs_reached_by`]),
+    /// where the remote's kind can hold them.
+    pub fn push(&self, name: &str, branch: Option<&str>, force: bool) -> Result<BranchPush> {
+        let remote = self.open_remote(name)?;
+        let (push, commit) = self.push_branch(remote.as_ref(), name, branch, force)?;
+        let carried = self.runs_reached_by(commit)?;
+        let mut runs = RunsPushed {
+            runs: carried.len(),
+            ..Default::default()
+        };
+        if !carried.is_empty() {
+            match remote.push_runs(self, &carried)? {
+                Some(n) => runs.runs_new = n,
+                None => {
+                    runs.runs_not_carried = Some(format!(
+                        "remote `{name}` is of a kind that does not hold run records"
+                    ))
+                }
+            }
+        }
+        Ok(BranchPush { push, runs })
+    }
+}
+
+/// Sends `runs` from `local` to the dataset at `path` (remote `name`): shards the target
+/// lacks first (checkpoints live in shards), then the history objects, synced, and only
+/// then the run refs. Returns how many runs were new there.
+pub fn push_runs_to_dataset(
+    name: &str,
+    path: &std::path::Path,
+    local: &Repo,
+    runs: &[(String, ObjectId)],
+) -> Result<usize> {
+    if path == local.root() {
+        return Err(StoreError::Remote {
+            remote: name.to_string(),
+            why: "is this dataset itself".into(),
+        });
+    }
+    let mut target = Repo::open(path, Access::Write, &|_| {})?;
+    target.set_progress(local.progress());
+    let source = DatasetSource {
+        name: "(pushing dataset)",
+        repo: local,
+    };
+    let _: ShardsReceived = target.receive_shards(&source)?;
+    let tips: Vec<ObjectId> = runs.iter().map(|(_, c)| *c).collect();
+    copy_objects(local.history(), target.history(), &tips)?;
+    target.history().sync()?;
+    adopt_runs(target.history(), runs)
+}
