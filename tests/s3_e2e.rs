@@ -128,31 +128,17 @@ impl Moto {
     }
 
     fn ok(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.colony(dir, args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "colony {args:?} failed:\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        ok_cmd(self.colony(dir, args))
     }
 
     fn json(&self, dir: &Path, args: &[&str]) -> serde_json::Value {
         let mut a = args.to_vec();
         a.push("--json");
-        let s = self.ok(dir, &a);
-        serde_json::from_str(&s).unwrap_or_else(|e| panic!("non-JSON ({e}): {s}"))
+        json_cmd(self.colony(dir, &a))
     }
 
     fn fails(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self.colony(dir, args).output().unwrap();
-        assert!(
-            !out.status.success(),
-            "colony {args:?} unexpectedly succeeded: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        fails_cmd(self.colony(dir, args))
     }
 }
 
@@ -409,4 +395,66 @@ fn s3_killed_push_and_clone_resume() {
     ok(&b, &["verify"]);
     ok(&b, &["fsck"]);
     assert!(!b.join(".colony/cloning").exists());
+}
+
+#[test]
+fn s3_run_records_travel_with_push_and_clone() {
+    let s3 = Moto::start();
+    s3.create_bucket("colony-test");
+    let a = dataset();
+    let mut csv = String::from("x,y,kind\n");
+    for i in 0..120u64 {
+        let (x, y) = ((i * 37 % 101) as f64 / 50.0, (i * 53 % 97) as f64 / 48.0);
+        let kind = if x > y { "up" } else { "down" };
+        csv.push_str(&format!("{x},{y},{kind}\n"));
+    }
+    write(a.path(), "points.csv", csv.as_bytes());
+    commit_all(a.path(), "points");
+    let url = "s3://colony-test/runs-demo";
+    s3.ok(a.path(), &["remote", "add", "s3", url]);
+    s3.json(a.path(), &["push", "s3"]);
+
+    // A run trained after the branch was pushed goes with the next push.
+    let trained = json(
+        a.path(),
+        &[
+            "train",
+            "main",
+            "--model",
+            "mlp",
+            "--label",
+            "kind",
+            "--steps",
+            "6",
+            "--checkpoint-every",
+            "3",
+            "--batch",
+            "16",
+        ],
+    );
+    let run = trained["run"].as_str().unwrap().to_string();
+    let p = s3.json(a.path(), &["push", "s3"]);
+    assert_eq!(
+        (p["runs"].as_u64(), p["runs_new"].as_u64()),
+        (Some(1), Some(1)),
+        "{p}"
+    );
+    let keys = s3.keys("colony-test", "runs-demo/");
+    assert!(
+        keys.contains(&format!("runs-demo/refs/runs/{run}")),
+        "{keys:?}"
+    );
+    assert_eq!(s3.json(a.path(), &["push", "s3"])["runs_new"], 0);
+
+    // A clone from the bucket has the run, and its steps re-execute to the same hashes.
+    let top = tempfile::tempdir().unwrap();
+    s3.json(top.path(), &["clone", url, "c"]);
+    let c = top.path().join("c");
+    let listed = json(&c, &["run", "list"]);
+    assert_eq!(listed[0]["id"], run.as_str(), "{listed}");
+    assert_eq!(listed[0]["record_hash"], trained["record_hash"], "{listed}");
+    let v = json(&c, &["run", "verify", &run]);
+    assert!(v["first_bad"].is_null(), "{v}");
+    // A fetch finds nothing new.
+    assert_eq!(s3.json(&c, &["fetch", "origin"])["runs"], 0);
 }

@@ -20,6 +20,8 @@ pub const SHARDS: &str = "shards";
 pub const HISTORY: &str = "history";
 /// Folder of the branches.
 pub const HEADS: &str = "refs/heads";
+/// Folder of the run records.
+pub const RUNS: &str = "refs/runs";
 
 /// The key (under the prefix) of shard `id`.
 pub fn shard_key(id: &Hash) -> String {
@@ -98,9 +100,14 @@ pub fn decode_bundle(
 
 /// Reads a ref object's text: a commit id.
 pub fn parse_ref(branch: &str, text: &[u8]) -> Result<ObjectId> {
+    parse_ref_at(HEADS, branch, text)
+}
+
+/// The commit a ref object `folder/name` holds.
+pub fn parse_ref_at(folder: &str, name: &str, text: &[u8]) -> Result<ObjectId> {
     let t = std::str::from_utf8(text).unwrap_or("").trim();
     ObjectId::from_hex(t.as_bytes()).map_err(|_| StoreError::MalformedHistory {
-        object: format!("refs/heads/{branch}"),
+        object: format!("{folder}/{name}"),
         why: "does not hold a commit id".into(),
     })
 }

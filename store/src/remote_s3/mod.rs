@@ -6,6 +6,7 @@
 //! PREFIX/shards/<blake3 hex>            one object per shard, its exact bytes
 //! PREFIX/history/<commit hex>.bundle    the git objects one push added (see below)
 //! PREFIX/refs/heads/<branch>            "<commit hex>\n"
+//! PREFIX/refs/runs/<name>               "<commit hex>\n" of a run record
 //! ```
 //!
 //! Shards and bundles are immutable: they are written whole (a single PUT, or a multipart
@@ -23,6 +24,10 @@
 //! the ref it read otherwise): of two pushers racing on one branch only one wins, the
 //! other is told the branch moved. Stores without conditional PUTs can disable them with
 //! `AWS_CONDITIONAL_PUT=disabled` (the last writer then wins).
+//!
+//! Run records ([`crate::ops::runs`]) travel like branches: their checkpoint shards, a
+//! bundle named after the run's commit, then the ref, created only where absent (a run's
+//! name is the start of its record's hash, so an existing name is the same run).
 //!
 //! **Resuming.** A push killed halfway, run again, lists the shards already in the
 //! bucket and sends only the others (an interrupted multipart upload is restarted; S3
@@ -42,6 +47,7 @@
 mod fetch;
 pub mod layout;
 mod push;
+mod runs;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -136,6 +142,14 @@ impl Remote for S3Remote {
             .into_iter()
             .map(|r| (r.branch, r.commit))
             .collect())
+    }
+
+    fn list_runs(&self) -> Result<Vec<(String, ObjectId)>> {
+        self.read_runs()
+    }
+
+    fn push_runs(&self, local: &Repo, runs: &[(String, ObjectId)]) -> Result<Option<usize>> {
+        self.push_run_records(local, runs).map(Some)
     }
 
     fn fetch_objects(&self, into: &History, tips: &[ObjectId], _haves: &[ObjectId]) -> Result<u64> {

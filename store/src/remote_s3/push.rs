@@ -175,6 +175,55 @@ impl S3Remote {
         Ok(size)
     }
 
+    /// Uploads every local shard the bucket lacks (a rerun after a killed push skips what
+    /// arrived); returns how many and their bytes.
+    pub(super) fn send_missing_shards(&self, local: &Repo) -> Result<(usize, u64)> {
+        let there: HashSet<Hash> = self.shards()?.into_iter().map(|(h, _)| h).collect();
+        let shards_dir = local.colony_dir().join("shards");
+        let missing: Vec<(Hash, u64)> = crate::ops::fork::list_shard_files(&shards_dir)?
+            .into_iter()
+            .filter(|h| !there.contains(h))
+            .map(|h| {
+                let size =
+                    std::fs::metadata(crate::shard_path(&shards_dir, &h)).map_or(0, |m| m.len());
+                (h, size)
+            })
+            .collect();
+        let progress = local.progress();
+        progress.begin("pushing shards", Some(missing.iter().map(|(_, s)| s).sum()));
+        let mut bytes = 0;
+        for (id, _) in &missing {
+            bytes += self.upload_shard(local, id, &|n| progress.advance(n))?;
+        }
+        progress.end();
+        Ok((missing.len(), bytes))
+    }
+
+    /// Uploads the bundle named after `commit`: the objects it reaches that `tips` (remote
+    /// commits this dataset has) do not. Returns how many objects it holds (0: none sent).
+    pub(super) fn send_bundle(
+        &self,
+        local: &Repo,
+        commit: ObjectId,
+        tips: &[ObjectId],
+    ) -> Result<u64> {
+        let objects = self.objects_to_send(local, commit, tips)?;
+        if objects.is_empty() {
+            return Ok(0);
+        }
+        let bundle = layout::encode_bundle(objects.iter().map(|(k, d)| (*k, d.as_slice())));
+        let key = self.key(&layout::bundle_key(&commit));
+        let put = self.rt.block_on(self.store.put_opts(
+            &key,
+            PutPayload::from(bundle),
+            PutOptions::from(PutMode::Create),
+        ));
+        match put {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(objects.len() as u64),
+            Err(e) => Err(self.store_err("upload history", e)),
+        }
+    }
+
     /// See [`crate::ops::remote::Remote::push`].
     pub(super) fn push_branch(
         &self,
@@ -206,25 +255,9 @@ impl S3Remote {
             return Err(non_fast_forward(&self.name, branch, o.commit, commit));
         }
 
-        // Shards the bucket lacks (a rerun after a killed push skips what arrived).
-        let there: HashSet<Hash> = self.shards()?.into_iter().map(|(h, _)| h).collect();
-        let shards_dir = local.colony_dir().join("shards");
-        let missing: Vec<(Hash, u64)> = crate::ops::fork::list_shard_files(&shards_dir)?
-            .into_iter()
-            .filter(|h| !there.contains(h))
-            .map(|h| {
-                let size =
-                    std::fs::metadata(crate::shard_path(&shards_dir, &h)).map_or(0, |m| m.len());
-                (h, size)
-            })
-            .collect();
-        let progress = local.progress();
-        progress.begin("pushing shards", Some(missing.iter().map(|(_, s)| s).sum()));
-        for (id, _) in &missing {
-            report.bytes += self.upload_shard(local, id, &|n| progress.advance(n))?;
-            report.shards += 1;
-        }
-        progress.end();
+        let (shards, bytes) = self.send_missing_shards(local)?;
+        report.shards = shards;
+        report.bytes = bytes;
 
         // History: one bundle of what the remote's branches do not reach.
         let tips: Vec<ObjectId> = refs
@@ -232,21 +265,7 @@ impl S3Remote {
             .map(|r| r.commit)
             .filter(|c| history.repo().has_object(*c))
             .collect();
-        let objects = self.objects_to_send(local, commit, &tips)?;
-        if !objects.is_empty() {
-            report.objects = objects.len() as u64;
-            let bundle = layout::encode_bundle(objects.iter().map(|(k, d)| (*k, d.as_slice())));
-            let key = self.key(&layout::bundle_key(&commit));
-            let put = self.rt.block_on(self.store.put_opts(
-                &key,
-                PutPayload::from(bundle),
-                PutOptions::from(PutMode::Create),
-            ));
-            match put {
-                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
-                Err(e) => return Err(self.store_err("upload history", e)),
-            }
-        }
+        report.objects = self.send_bundle(local, commit, &tips)?;
 
         // The branch, last and conditionally.
         let mode = match old {
