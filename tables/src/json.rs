@@ -13,7 +13,10 @@ pub(crate) fn frame_to_rows(df: &DataFrame) -> Result<Vec<JsonRow>> {
         return Ok(Vec::new());
     }
     let mut buf = Vec::new();
+    // The JSON writer walks the frame chunk by chunk and needs columns whose chunks line
+    // up (frames assembled from slices, see `sorted.rs`, need not).
     let mut df = df.clone();
+    df.rechunk_mut();
     JsonWriter::new(&mut buf)
         .with_json_format(JsonFormat::Json)
         .finish(&mut df)?;
