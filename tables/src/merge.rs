@@ -714,8 +714,8 @@ pub(crate) fn merge3_on(
     let settled = joined.clone().filter(keep).select(values);
     let table = if presorted {
         // Lined-up rows come in merged order already; filtering keeps it.
-        // One chunk per column, as the sort gives on the other path: writers walk the
-        // frame chunk by chunk and need the columns' chunks to line up.
+        // One chunk per column, as the sort gives on the other path: polars 0.55's JSON
+        // writer drops rows of frames with several chunks per column.
         let mut table = collect_checked(settled, &all_sources, ReadMode::Exact)?;
         table.rechunk_mut_par();
         table
