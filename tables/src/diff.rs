@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::format::{ReadMode, TableSource, collect_checked, collect_checked_on};
 use crate::json::{JsonRow, frame_to_rows, strip_prefix};
 use crate::keys::{check_key_columns, check_key_types, check_unique, key_exprs};
+use crate::sorted::{JoinPath, Side, sorted_join};
 
 /// What [`diff`] reports besides counts.
 #[derive(Debug, Clone, Default)]
@@ -164,26 +165,66 @@ fn count(df: &DataFrame, name: &str) -> Result<u64> {
 /// [`crate::TableError::DuplicateKey`] if a key identifies several rows in either version;
 /// [`crate::TableError::Malformed`] naming the version that cannot be read.
 ///
-/// Memory: counts are computed by one query (a hash join of the two versions on the
-/// key, on polars' in-memory engine, which was ~3x faster than its streaming engine for
-/// it; `COLONY_TABLES_ENGINE=streaming` picks the other); rows are only
-/// materialised when [`DiffOptions::rows`] asks for them, up to the limit.
+/// Memory and speed: both versions are read into memory. When both are sorted by a
+/// single key column (strictly increasing, no nulls; integer, temporal or string key),
+/// rows are matched by one linear merge over the keys and no row is copied for matching
+/// runs (see `sorted.rs`); otherwise by a hash join of the two versions on the key, on
+/// polars' in-memory engine (`COLONY_TABLES_ENGINE=streaming` picks the streaming one;
+/// `COLONY_TABLES_JOIN=hash` forces the hash join). Rows are only turned into JSON when
+/// [`DiffOptions::rows`] asks for them, up to the limit; each list is in key order when
+/// the versions are sorted, in the hash join's order otherwise.
 pub fn diff(
     base: &TableSource,
     other: &TableSource,
     key: &[String],
     opts: &DiffOptions,
 ) -> Result<TableDiff> {
+    diff_on(base, other, key, opts, JoinPath::from_env())
+}
+
+/// [`diff`] matching rows the way `path` says.
+pub(crate) fn diff_on(
+    base: &TableSource,
+    other: &TableSource,
+    key: &[String],
+    opts: &DiffOptions,
+    path: JoinPath,
+) -> Result<TableDiff> {
     let (blf, bschema) = base.scan_mode(ReadMode::Exact)?;
     let (olf, oschema) = other.scan_mode(ReadMode::Exact)?;
     check_key_columns(base, &bschema, key)?;
     check_key_columns(other, &oschema, key)?;
     check_key_types((base, &bschema), (other, &oschema), key)?;
+    let bdf = base.read_scan(blf)?;
+    let odf = other.read_scan(olf)?;
+    let (blf, olf) = (bdf.clone().lazy(), odf.clone().lazy());
+    // Sorted versions are lined up without a join; strictly increasing keys are unique.
+    let sorted = match path {
+        JoinPath::Auto => sorted_join(
+            &[
+                Side {
+                    df: &bdf,
+                    prefix: BP,
+                    present: PB,
+                    index: None,
+                },
+                Side {
+                    df: &odf,
+                    prefix: OP,
+                    present: PO,
+                    index: None,
+                },
+            ],
+            key,
+        )?,
+        JoinPath::Hash => None,
+    };
+    let unique_known = opts.assume_unique_keys || sorted.is_some();
     // With one key column, uniqueness is checked on the join itself (a duplicate on
     // either side makes some key appear on several joined rows), saving a pass over each
     // version; only then are the versions checked one by one to name the culprit.
-    let fused_check = !opts.assume_unique_keys && key.len() == 1;
-    if !opts.assume_unique_keys && !fused_check {
+    let fused_check = !unique_known && key.len() == 1;
+    if !unique_known && !fused_check {
         check_unique(base, blf.clone(), key)?;
         check_unique(other, olf.clone(), key)?;
     }
@@ -234,17 +275,20 @@ pub fn diff(
         }
     }
     osel.push(lit(true).alias(PO));
-    let joined = blf
-        .clone()
-        .select(bsel)
-        .join_builder()
-        .with(olf.clone().select(osel))
-        .left_on(key_exprs(key))
-        .right_on(key_exprs(key))
-        .how(JoinType::Full)
-        .coalesce(JoinCoalesce::CoalesceColumns)
-        .join_nulls(true)
-        .finish();
+    let joined = match sorted {
+        Some(df) => df.lazy(),
+        None => blf
+            .clone()
+            .select(bsel)
+            .join_builder()
+            .with(olf.clone().select(osel))
+            .left_on(key_exprs(key))
+            .right_on(key_exprs(key))
+            .how(JoinType::Full)
+            .coalesce(JoinCoalesce::CoalesceColumns)
+            .join_nulls(true)
+            .finish(),
+    };
 
     let pb = col(PB).is_not_null();
     let po = col(PO).is_not_null();

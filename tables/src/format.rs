@@ -283,6 +283,15 @@ impl TableSource {
     pub fn read(&self) -> Result<DataFrame> {
         self.scan()?.collect().map_err(|e| self.malformed(e))
     }
+
+    /// Runs `lf`, a scan of this table from [`TableSource::scan_mode`], into memory. Any
+    /// read error is [`TableError::Malformed`] naming this table.
+    pub(crate) fn read_scan(&self, lf: LazyFrame) -> Result<DataFrame> {
+        match &self.input {
+            Input::Frame(df) => Ok(df.clone()),
+            _ => lf.collect().map_err(|e| self.malformed(e)),
+        }
+    }
 }
 
 /// The polars engine a query runs on: `default` unless the environment variable

@@ -13,7 +13,10 @@ pub(crate) fn frame_to_rows(df: &DataFrame) -> Result<Vec<JsonRow>> {
         return Ok(Vec::new());
     }
     let mut buf = Vec::new();
+    // The JSON writer of polars 0.55 drops rows of frames whose columns have several
+    // chunks (as frames assembled from slices, see `sorted.rs`, do); one chunk each.
     let mut df = df.clone();
+    df.rechunk_mut();
     JsonWriter::new(&mut buf)
         .with_json_format(JsonFormat::Json)
         .finish(&mut df)?;

@@ -19,12 +19,16 @@
 //! in ours in ours' order, then rows new only in theirs in theirs' order. CSV cells are
 //! compared and merged as the text they are written as, so untouched rows round-trip.
 //!
-//! Work runs as lazy polars queries: merges, queries and key checks on the streaming
-//! engine, diff counts on the in-memory engine (faster there; see `diff`). The key join
-//! holds one side's rows in memory, and a merged table is materialised in memory before
-//! it is written, so peak memory is a few times the in-memory size of one version (see
-//! bench/RESULTS.md), not bounded. `COLONY_TABLES_ENGINE=streaming|in-memory`
-//! overrides the engine choice.
+//! Diff and merge read every version into memory and match rows by key. Versions sorted
+//! by a single key column (the common case of ids handed out in order) are lined up by
+//! one linear merge over the keys (`sorted.rs`), with no join and no copy of runs of
+//! matching rows; other versions by polars hash joins on the key (diff counts on the
+//! in-memory engine, merges on the streaming engine). Both ways give the same results.
+//! Queries and key checks run on the streaming engine. A merged table is materialised
+//! in memory before it is written, so peak memory is about the in-memory size of the
+//! versions plus the merged table (see bench/RESULTS.md), not bounded.
+//! `COLONY_TABLES_ENGINE=streaming|in-memory` overrides the engine choice and
+//! `COLONY_TABLES_JOIN=hash` forces the hash joins.
 
 mod diff;
 mod error;
@@ -33,6 +37,7 @@ mod json;
 mod keys;
 mod merge;
 mod query;
+mod sorted;
 
 pub use diff::{
     ColumnChanges, ColumnType, DiffOptions, DiffRows, ModifiedRow, SchemaDiff, TableDiff,
@@ -48,3 +53,6 @@ pub use merge::{
 pub use polars;
 pub use polars::prelude::DataFrame;
 pub use query::{OutputFormat, query, render, render_to};
+
+#[cfg(test)]
+mod fast_path_tests;

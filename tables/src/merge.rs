@@ -7,6 +7,7 @@ use crate::error::{Result, TableError};
 use crate::format::{ReadMode, TableSource, collect_checked};
 use crate::json::{JsonRow, frame_to_rows, strip_prefix};
 use crate::keys::{check_key_columns, check_key_types, check_unique, key_exprs, render_key};
+use crate::sorted::{JoinPath, Side, sorted_join};
 
 /// How conflicts are settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -439,6 +440,13 @@ fn merge_type(
 ///
 /// Errors: as for [`crate::diff`] (no key, missing key column, key type changed,
 /// duplicate key, malformed table naming the version).
+///
+/// Speed and memory: the three versions are read into memory. When all three are sorted
+/// by a single key column (strictly increasing, no nulls; integer, temporal or string
+/// key), rows are lined up by one linear merge over the keys, already in the merged
+/// order, copying no rows for matching runs (see `sorted.rs`); otherwise by two hash
+/// joins on the key and a sort into the merged order (`COLONY_TABLES_JOIN=hash` forces
+/// this way). Both give the same outcome.
 pub fn merge3(
     base: &TableSource,
     ours: &TableSource,
@@ -466,6 +474,27 @@ pub fn merge3_with(
     strategy: Strategy,
     opts: &MergeOptions,
 ) -> Result<MergeOutcome> {
+    merge3_on(
+        base,
+        ours,
+        theirs,
+        key,
+        strategy,
+        opts,
+        JoinPath::from_env(),
+    )
+}
+
+/// [`merge3_with`] lining rows up the way `path` says.
+pub(crate) fn merge3_on(
+    base: &TableSource,
+    ours: &TableSource,
+    theirs: &TableSource,
+    key: &[String],
+    strategy: Strategy,
+    opts: &MergeOptions,
+    path: JoinPath,
+) -> Result<MergeOutcome> {
     let (blf, bs) = base.scan_mode(ReadMode::Exact)?;
     let (olf, os) = ours.scan_mode(ReadMode::Exact)?;
     let (tlf, ts) = theirs.scan_mode(ReadMode::Exact)?;
@@ -474,16 +503,43 @@ pub fn merge3_with(
     }
     check_key_types((base, &bs), (ours, &os), key)?;
     check_key_types((base, &bs), (theirs, &ts), key)?;
+    let bdf = base.read_scan(blf)?;
+    let odf = ours.read_scan(olf)?;
+    let tdf = theirs.read_scan(tlf)?;
+    let (blf, olf, tlf) = (bdf.clone().lazy(), odf.clone().lazy(), tdf.clone().lazy());
+    // Sorted versions are lined up without joins, rows already in merged order;
+    // strictly increasing keys are unique.
+    let sorted = match path {
+        JoinPath::Auto => {
+            let side = |df, prefix, present, index| Side {
+                df,
+                prefix,
+                present,
+                index: Some(index),
+            };
+            sorted_join(
+                &[
+                    side(&bdf, BP, PB, IB),
+                    side(&odf, OP, PO, IO),
+                    side(&tdf, TP, PT, IT),
+                ],
+                key,
+            )?
+        }
+        JoinPath::Hash => None,
+    };
+    let presorted = sorted.is_some();
+    let unique_known = opts.assume_unique_keys || presorted;
     // With one key column, uniqueness is checked on the merged rows (a duplicate that
     // survives into the merge makes its key appear twice there), saving a pass over each
     // version; only then are the versions checked one by one to name the culprit.
-    let fused_check = !opts.assume_unique_keys && key.len() == 1;
+    let fused_check = !unique_known && key.len() == 1;
     let check_all = |blf: LazyFrame, olf: LazyFrame, tlf: LazyFrame| -> Result<()> {
         check_unique(base, blf, key)?;
         check_unique(ours, olf, key)?;
         check_unique(theirs, tlf, key)
     };
-    if !opts.assume_unique_keys && !fused_check {
+    if !unique_known && !fused_check {
         check_all(blf.clone(), olf.clone(), tlf.clone())?;
     }
     let unchecked = (blf.clone(), olf.clone(), tlf.clone());
@@ -540,10 +596,13 @@ pub fn merge3_with(
             .join_nulls(true)
             .finish()
     };
-    let joined = join(
-        join(side(blf, &bs, BP, PB, IB), side(olf, &os, OP, PO, IO)),
-        side(tlf, &ts, TP, PT, IT),
-    );
+    let joined = match sorted {
+        Some(df) => df.lazy(),
+        None => join(
+            join(side(blf, &bs, BP, PB, IB), side(olf, &os, OP, PO, IO)),
+            side(tlf, &ts, TP, PT, IT),
+        ),
+    };
 
     let pb = col(PB).is_not_null();
     let po = col(PO).is_not_null();
@@ -652,15 +711,21 @@ pub fn merge3_with(
         values.push(conflict.clone().alias(CONFLICT));
     }
     let all_sources = [base, ours, theirs];
-    let table = collect_checked(
-        joined
-            .clone()
-            .filter(keep)
-            .select(values)
-            .sort([ORD], SortMultipleOptions::default()),
-        &all_sources,
-        ReadMode::Exact,
-    )?;
+    let settled = joined.clone().filter(keep).select(values);
+    let table = if presorted {
+        // Lined-up rows come in merged order already; filtering keeps it.
+        // One chunk per column, as the sort gives on the other path: polars 0.55's JSON
+        // writer drops rows of frames with several chunks per column.
+        let mut table = collect_checked(settled, &all_sources, ReadMode::Exact)?;
+        table.rechunk_mut_par();
+        table
+    } else {
+        collect_checked(
+            settled.sort([ORD], SortMultipleOptions::default()),
+            &all_sources,
+            ReadMode::Exact,
+        )?
+    };
 
     if fused_check {
         let keys = table.column(key[0].as_str())?;
