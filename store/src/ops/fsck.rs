@@ -249,8 +249,20 @@ impl Repo {
         }
         let mut keys: Vec<&String> = affected.keys().collect();
         keys.sort();
+        // A sparse clone lacks, on purpose, what only files outside its patterns need.
+        let sparse = self.sparse()?;
+        let mut not_fetched = 0usize;
         for object in keys {
             let (files, commits) = &affected[object];
+            if let Some(s) = &sparse
+                && !problems.contains_key(object)
+                && files
+                    .iter()
+                    .all(|f| !s.contains(f.strip_suffix(" (staged)").unwrap_or(f)))
+            {
+                not_fetched += 1;
+                continue;
+            }
             let problem = problems.get(object).cloned().unwrap_or_else(|| {
                 if object.starts_with("manifest") {
                     "missing or unreadable".into()
@@ -264,6 +276,14 @@ impl Repo {
                 files: files.iter().cloned().collect(),
                 commits: commits.iter().cloned().collect(),
             });
+        }
+        if let Some(s) = &sparse
+            && not_fetched > 0
+        {
+            report.warnings.push(format!(
+                "{not_fetched} chunks or manifests are not here: this sparse clone holds only the shards of `{}` (`colony fetch REMOTE` brings the rest)",
+                s.patterns.join("`, `")
+            ));
         }
         // Name the files on the shard-level errors too.
         for err in report

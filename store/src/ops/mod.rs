@@ -16,6 +16,7 @@ pub mod push;
 pub mod refs;
 pub mod remote;
 pub mod resolve;
+pub mod sparse;
 pub mod status;
 pub mod table_keys;
 pub mod table_ops;
