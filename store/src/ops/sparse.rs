@@ -15,8 +15,10 @@
 //! A sparse clone also holds only the shards the matching files need. Reading a file
 //! outside them (checkout of more paths, `verify`, `cat`) fails with
 //! [`StoreError::Missing`], which [`Repo::explain_missing`] turns into a hint: `colony
-//! fetch origin` brings the other shards. `fsck` reports those missing chunks as
-//! warnings, not errors, when only files outside the patterns need them.
+//! fetch origin` brings the other shards. The clone also lacks the shards of older
+//! versions of the matching files. `fsck` reports all those missing chunks as one
+//! warning; a missing chunk is an error there only when the checked-out snapshot (HEAD
+//! or the index) needs it for a file inside the patterns.
 
 use std::collections::BTreeMap;
 use std::collections::HashSet;
