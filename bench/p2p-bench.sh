@@ -7,7 +7,8 @@
 #   bench/p2p-bench.sh --scale 0.25    # smaller
 #
 # colony: $COLONY_BIN (default target/release/colony; build it first, or point it at a
-# dev-profile binary: dependencies are built with opt-level 3 there too).
+# dev-profile binary: dependencies are built with opt-level 3 there too; add
+# --config 'profile.dev.package.colony-store.opt-level=3' for colony's own code).
 # sendme: installed once with `cargo install sendme --root ~/.cache/colony/sendme`.
 # Results: Markdown on stdout and bench/work/p2p-bench-latest.md.
 set -euo pipefail

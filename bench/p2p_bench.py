@@ -42,14 +42,22 @@ def peak_rss_mib(tlog: Path) -> float:
 
 
 def stop(p):
-    """SIGINT the command under `time` (so `time` still reports), then wait."""
-    for c in subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split():
-        os.kill(int(c), signal.SIGINT)
-    try:
-        p.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+    """SIGINT the command under `time` (so `time` still reports), then SIGTERM it (a
+    background job ignores SIGINT), then wait."""
+    kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        for c in kids:
+            try:
+                os.kill(int(c), sig)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    p.kill()
+    p.wait()
 
 
 def du(path: Path) -> int:
@@ -121,12 +129,17 @@ def bench_colony(src: Path) -> dict:
     at_kill = du(dst2 / ".colony" / "shards")
     first = sent_bytes() - sent_before
     mid = sent_bytes()
-    subprocess.run([COLONY, "fetch", "origin", "--quiet"], cwd=dst2, check=True)
+    again = subprocess.run([COLONY, "fetch", "origin", "--json", "--quiet"], cwd=dst2, check=True,
+                           capture_output=True, text=True)
     resent = sent_bytes() - mid
+    received = json.loads(again.stdout)["moved"]  # the receiver's own count
     stop(serve)
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.rmtree(dst2, ignore_errors=True)
     return dict(tool="colony", bytes=shards, secs=secs, mbps=shards / secs / 1e6,
                 rss_send=peak_rss_mib(slog), rss_recv=peak_rss_mib(clog),
                 resume=dict(at_kill=at_kill, first_run_sent=first, second_run_sent=resent,
+                            second_run_received=received,
                             missing=shards - at_kill,
                             resent_beyond_missing=resent - (shards - at_kill)))
 
@@ -140,7 +153,9 @@ def bench_sendme(files: Path) -> dict | None:
     if not Path(SENDME).exists():
         return None
     nbytes = du(files)
-    send, slog = timed([SENDME, "send", str(files)], cwd=WORK, stdout=subprocess.PIPE,
+    # Offline like colony's side: no relay, a ticket with direct addresses only.
+    send, slog = timed([SENDME, "send", "--relay", "disabled", "--ticket-type", "addresses",
+                        "--no-progress", str(files)], cwd=WORK, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT)
     ticket = None
     deadline = time.time() + 600
@@ -161,11 +176,17 @@ def bench_sendme(files: Path) -> dict | None:
     shutil.rmtree(rdir, ignore_errors=True)
     rdir.mkdir()
     t = time.time()
-    p, rlog = timed([SENDME, "receive", ticket], cwd=rdir, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL)
+    p, rlog = timed([SENDME, "receive", "--relay", "disabled", "--no-progress", ticket], cwd=rdir,
+                    stdout=subprocess.DEVNULL, stderr=open(WORK / "sendme-recv.log", "w"))
     p.wait()
     secs = time.time() - t
     stop(send)
+    got = du(rdir)
+    if p.returncode != 0 or got != nbytes:
+        log(f"sendme receive exited {p.returncode} with {got} of {nbytes} bytes")
+    shutil.rmtree(rdir, ignore_errors=True)
+    for d in WORK.glob(".sendme-send-*"):
+        shutil.rmtree(d, ignore_errors=True)
     return dict(tool="sendme", bytes=nbytes, secs=secs, mbps=nbytes / secs / 1e6,
                 rss_send=peak_rss_mib(slog), rss_recv=peak_rss_mib(rlog), ok=p.returncode == 0)
 
@@ -229,16 +250,21 @@ def main():
     cpus = os.cpu_count()
     md = [f"Loopback, `files` dataset at --scale {a.scale}, {cpus} CPUs visible "
           f"(shared with other work), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-          "", "| tool | bytes moved | seconds | MB/s | peak RSS sender (MiB) | peak RSS receiver (MiB) |",
-          "|---|---:|---:|---:|---:|---:|"]
+          "", "| tool | bytes on the wire | seconds | wire MB/s | dataset MB/s | peak RSS sender (MiB) | "
+          "peak RSS receiver (MiB) |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
+    payload = du(files)
     for r in rows:
         md.append(f"| {r['tool']} | {r['bytes'] / MiB:.0f} MiB | {r['secs']:.1f} | {r['mbps']:.0f} | "
-                  f"{r['rss_send']:.0f} | {r['rss_recv']:.0f} |")
+                  f"{payload / r['secs'] / 1e6:.0f} | {r['rss_send']:.0f} | {r['rss_recv']:.0f} |")
+    md += ["", f"dataset MB/s: the {payload / MiB:.0f} MiB of files delivered per second (colony "
+           "moves compressed shards, sendme and TCP the raw bytes)."]
     for r in rows:
         if "resume" in r:
             x = r["resume"]
             md += ["", f"Resume: fetch killed (SIGKILL) with {x['at_kill'] / MiB:.1f} MiB of shards on "
-                   f"disk; the re-run was sent {x['second_run_sent'] / MiB:.1f} MiB for "
+                   f"disk; the re-run was sent {x['second_run_sent'] / MiB:.1f} MiB (receiver's count: "
+                   f"{x['second_run_received'] / MiB:.1f} MiB) for "
                    f"{x['missing'] / MiB:.1f} MiB missing (re-sent beyond the missing part: "
                    f"{x['resent_beyond_missing'] / MiB:.2f} MiB; at most one shard = 64 MiB allowed)."]
     text = "\n".join(md)

@@ -241,6 +241,9 @@ fn a_killed_fetch_resumes_and_moves_only_the_missing_part() {
     let f = json(b.path(), &["fetch", "origin"]);
     assert!(f["shards"].as_u64().unwrap() >= 1, "{f}");
     let moved = server.sent() - before;
+    // The receiver's own count of the bytes that arrived agrees with the sender's.
+    assert_eq!(f["moved"].as_u64().unwrap(), moved, "{f}");
+    assert!(f["bytes"].as_u64().unwrap() > moved, "{f}");
     let missing = total - landed - partial;
     assert!(
         moved <= missing + (64 << 10),
@@ -355,6 +358,35 @@ fn push_over_iroh_needs_allow_and_fast_forwards() {
     let again = json(a.path(), &["push", "p", "main"]);
     assert_eq!(again["up_to_date"], true, "{again}");
 
+    // `main` is now checked out on the peer: a push does not move it under its work
+    // tree unless the peer's owner allows it, and then only into a clean work tree.
+    write(a.path(), "data/more.bin", &random_bytes(50_000, 9));
+    commit_all(a.path(), "v2");
+    let err = fails(a.path(), &["push", "p", "main"]);
+    assert!(
+        err.contains("checked out") && err.contains("serve.update_work_tree"),
+        "{err}"
+    );
+    let config = p.path().join(".colony/config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[serve]\nupdate_work_tree = true\n");
+    std::fs::write(&config, text).unwrap();
+    write(p.path(), "notes/readme.txt", b"local edit\n");
+    let err = fails(a.path(), &["push", "p", "main"]);
+    assert!(
+        err.contains("uncommitted") && err.contains("notes/readme.txt"),
+        "{err}"
+    );
+    ok(p.path(), &["checkout", "main", "--force"]);
+    json(a.path(), &["push", "p", "main"]);
+    assert_eq!(tree(p.path()), tree(a.path()));
+    assert!(
+        json(p.path(), &["status"])["unstaged"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
     let c = origin(&[5_000]);
     let other = node_id(c.path());
     ok(c.path(), &["remote", "add", "p", &server.ticket]);
@@ -379,4 +411,108 @@ fn clone_over_iroh_with_paths() {
     assert!(r["fetch"]["shards"].as_u64().unwrap() >= 1, "{r}");
     assert_eq!(tree(&dest), tree(a.path()));
     ok(&dest, &["fsck"]);
+}
+
+fn files_of(dir: &Path) -> Vec<String> {
+    tree(dir).into_keys().collect()
+}
+
+#[test]
+fn sparse_clone_moves_only_the_shards_its_paths_need() {
+    // Two commits, so two shards: data/keep/* in the first, big/* in the second.
+    let a = dataset();
+    write(a.path(), "data/keep/a.bin", &random_bytes(600_000, 1));
+    write(a.path(), "data/keep/b.txt", b"kept\n");
+    commit_all(a.path(), "v1");
+    write(a.path(), "big/b.bin", &random_bytes(1_500_000, 2));
+    write(a.path(), "notes/readme.txt", b"penguins\n");
+    commit_all(a.path(), "v2");
+    let shards = shard_files(a.path());
+    assert_eq!(shards.len(), 2, "{shards:?}");
+    let size = |p: &PathBuf| std::fs::metadata(p).unwrap().len();
+    let needed = json(a.path(), &["log", "-n", "2"]); // newest first
+    let v1 = needed[1]["commit"].as_str().unwrap().to_string();
+    let server = Server::start(a.path(), &[], &[]);
+
+    let top = tempfile::tempdir().unwrap();
+    let dest = top.path().join("c");
+    let r = json(
+        top.path(),
+        &[
+            "clone",
+            &server.ticket,
+            dest.to_str().unwrap(),
+            "--paths",
+            "data/**",
+        ],
+    );
+    // One shard moved, the smaller one (v1's), and the sender agrees on the bytes.
+    assert_eq!(r["fetch"]["shards"], 1, "{r}");
+    let small = shards.iter().map(size).min().unwrap();
+    assert_eq!(r["fetch"]["bytes"].as_u64().unwrap(), small, "{r}");
+    assert_eq!(r["fetch"]["moved"].as_u64().unwrap(), small, "{r}");
+    assert_eq!(server.sent(), small);
+    assert_eq!(r["paths"], "data/**", "{r}");
+    assert_eq!(r["all_shards"], false, "{r}");
+    assert_eq!(r["outside_paths"], 2, "{r}");
+    assert_eq!(r["checked_out"], 2, "{r}");
+    // The files under the glob, byte-exact, and nothing else.
+    let want: std::collections::BTreeMap<_, _> = tree(a.path())
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("data/"))
+        .collect();
+    assert_eq!(tree(&dest), want);
+    // The rest is absent on purpose: status is clean and says so; fsck warns only.
+    let st = json(&dest, &["status"]);
+    assert_eq!(st["unstaged"].as_array().unwrap().len(), 0, "{st}");
+    assert_eq!(st["sparse"][0], "data/**", "{st}");
+    let fsck = json(&dest, &["fsck"]);
+    assert_eq!(fsck["ok"], true, "{fsck}");
+    assert!(fsck["warnings"].to_string().contains("sparse"), "{fsck}");
+    ok(&dest, &["verify", &v1]);
+    // Reading a file outside says what to do.
+    let err = fails(&dest, &["checkout", "HEAD", "--", "big/b.bin"]);
+    assert!(
+        err.contains("sparse") && err.contains("colony fetch origin"),
+        "{err}"
+    );
+    // A commit made here keeps the files it does not have.
+    write(&dest, "data/keep/b.txt", b"edited\n");
+    let c = json(&dest, &["commit", "-a", "-m", "edit"]);
+    assert_eq!(c["root"].as_str().map(str::len), Some(64), "{c}");
+    let d = json(&dest, &["diff", "HEAD~1", "HEAD"]);
+    assert_eq!(d.to_string().matches("\"path\"").count(), 1, "{d}");
+
+    // Fetching the rest makes the other paths available.
+    let f = json(&dest, &["fetch", "origin"]);
+    assert_eq!(f["shards"], 1, "{f}");
+    ok(&dest, &["checkout", "HEAD", "--", "big"]);
+    assert_eq!(
+        std::fs::read(dest.join("big/b.bin")).unwrap(),
+        std::fs::read(a.path().join("big/b.bin")).unwrap()
+    );
+    assert!(files_of(&dest).contains(&"big/b.bin".to_string()));
+    ok(&dest, &["verify", "HEAD"]);
+
+    // A folder remote answers the same question from its index.
+    let local = top.path().join("l");
+    let r = json(
+        top.path(),
+        &[
+            "clone",
+            a.path().to_str().unwrap(),
+            local.to_str().unwrap(),
+            "--paths",
+            "big/*.bin",
+            "--rev",
+            &head_commit(a.path()),
+        ],
+    );
+    assert_eq!(r["fetch"]["shards"], 1, "{r}");
+    assert_eq!(
+        r["fetch"]["bytes"].as_u64().unwrap(),
+        shards.iter().map(size).max().unwrap(),
+        "{r}"
+    );
+    assert_eq!(files_of(&local), vec!["big/b.bin".to_string()]);
 }

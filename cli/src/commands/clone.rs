@@ -13,6 +13,14 @@ use crate::{CliError, Ctx, output};
 /// else its first branch) checked out. Every shard is verified against its BLAKE3 name
 /// before it is stored.
 ///
+/// With `--paths GLOB` the clone is sparse: only the shards that the matching files of
+/// the checked-out commit need are fetched (from a dataset folder or a peer; an S3
+/// remote cannot tell, so every shard comes and the output says so), and only those
+/// files are written. The other files stay in the history and in every commit made
+/// here, but not in the work tree; `status` does not call them removed. `checkout REV
+/// -- PATH` adds PATH to the work tree once its shards are here: `colony fetch origin`
+/// brings the rest (until then, reading those files fails and says so).
+///
 /// DIR must not exist or be empty. A clone that fails removes what it created; a clone
 /// killed halfway (kill -9, power loss) leaves DIR with `.colony/cloning`, and running the
 /// same command again resumes it without fetching again what already arrived.
@@ -32,8 +40,16 @@ pub struct Args {
     /// Where to create the clone (default: the URL's last component).
     pub dir: Option<PathBuf>,
     /// The branch to check out.
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "rev")]
     pub branch: Option<String>,
+    /// The revision to check out instead: a branch, a peer's pin, or a full commit id
+    /// the remote holds (HEAD is detached unless it is a branch).
+    #[arg(long)]
+    pub rev: Option<String>,
+    /// Fetch and check out only the files matching GLOB (`*` within a path component,
+    /// `**` across; a folder means everything under it).
+    #[arg(long, value_name = "GLOB", conflicts_with = "from_chain")]
+    pub paths: Option<String>,
     /// Do not check out a work tree (history and shards only).
     #[arg(long)]
     pub no_checkout: bool,
@@ -110,6 +126,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
     };
     let mut opts = CloneOptions {
         branch: args.branch,
+        rev: args.rev,
+        paths: args.paths,
         no_checkout: args.no_checkout,
         ..Default::default()
     };
@@ -131,16 +149,33 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
             r.path
         );
         println!(
-            "  {} objects and {} shards ({}); {}",
+            "  {} objects and {} shards ({}, {} sent); {}",
             r.fetch.objects,
             r.fetch.shards,
             output::bytes(r.fetch.bytes),
+            output::bytes(r.fetch.moved),
             match (&r.branch, &r.commit) {
                 (Some(b), Some(c)) =>
                     format!("on {b} at {} ({} files)", output::short(c), r.checked_out),
+                (None, Some(c)) => format!(
+                    "HEAD detached at {} ({} files)",
+                    output::short(c),
+                    r.checked_out
+                ),
                 _ => "the remote has no branches yet".into(),
             }
         );
+        if let Some(glob) = &r.paths {
+            println!(
+                "  sparse: only `{glob}` is checked out; {} other files are in the history but not in the work tree{}",
+                r.outside_paths,
+                if r.all_shards {
+                    " (this remote cannot tell which shards they need, so every shard was fetched)"
+                } else {
+                    "; `colony fetch origin` brings their shards"
+                }
+            );
+        }
     }
     Ok(0)
 }

@@ -28,10 +28,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
             println!("  {}/{}: {} → {}", r.remote, u.branch, old, new);
         }
         println!(
-            "fetched {} objects and {} shards ({}) from {}",
+            "fetched {} objects and {} shards ({}, {} sent) from {}",
             r.objects,
             r.shards,
             output::bytes(r.bytes),
+            output::bytes(r.moved),
             r.remote
         );
         if r.runs > 0 {

@@ -34,6 +34,12 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<i32, CliError> {
     if r.head.is_none() {
         println!("No commits yet");
     }
+    if let Some(p) = &r.sparse {
+        println!(
+            "Sparse work tree: only `{}` (`colony checkout REV -- PATH` adds a path)",
+            p.join("`, `")
+        );
+    }
     if !r.staged.is_empty() {
         println!("\nChanges to be committed:");
         for c in &r.staged {

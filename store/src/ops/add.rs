@@ -102,6 +102,7 @@ impl Repo {
         let mut report = AddReport::default();
         // Tracked files the scan did not report: gone (stage removal) or ignored (re-stat).
         let mut extra = Vec::new();
+        let sparse = self.sparse()?;
         for p in &seen {
             if found_paths.contains(p.as_str()) {
                 continue;
@@ -111,6 +112,8 @@ impl Repo {
                     path: p.clone(),
                     stat: Stat::of(&m),
                 }),
+                // Outside a sparse work tree: absent on purpose, not removed.
+                _ if sparse.as_ref().is_some_and(|s| !s.contains(p)) => {}
                 _ => {
                     if let Some(e) = ix.entries.get_mut(p) {
                         e.staged = None;

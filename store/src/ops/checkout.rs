@@ -26,6 +26,8 @@ pub struct CheckoutReport {
     pub removed: usize,
     /// Bytes written.
     pub bytes: u64,
+    /// Files of the target left out of a sparse work tree (see [`crate::ops::sparse`]).
+    pub outside_sparse: usize,
 }
 
 /// How far `reset` goes.
@@ -118,6 +120,22 @@ impl Repo {
                 return Err(StoreError::WouldOverwrite { paths: risky });
             }
         }
+        // A sparse work tree gets only its paths; the others are left out (and removed
+        // where an earlier checkout wrote them: the checks above saw them clean).
+        let mut hidden: Vec<String> = Vec::new();
+        let mut outside_sparse = 0;
+        if let Some(sparse) = self.sparse()? {
+            outside_sparse = target.keys().filter(|p| !sparse.contains(p)).count();
+            hidden = changed
+                .iter()
+                .filter(|p| !sparse.contains(p))
+                .cloned()
+                .collect();
+            for p in &hidden {
+                changed.remove(p);
+                worktree::safe_join(self.root(), p)?;
+            }
+        }
         // Every path is checked before anything is written.
         for p in &changed {
             worktree::safe_join(self.root(), p)?;
@@ -127,7 +145,7 @@ impl Repo {
         let progress = self.progress();
         let root = self.root();
         progress.begin("checking out", Some(total));
-        for p in &to_remove {
+        for p in to_remove.iter().chain(&hidden) {
             worktree::remove(self.root(), p)?;
         }
         let written: Vec<Result<(String, Stat)>> = changed
@@ -146,13 +164,19 @@ impl Repo {
                 e.stat = ix.entries.get(p).and_then(|old| old.stat);
             }
         }
+        for p in &hidden {
+            if let Some(e) = new_ix.entries.get_mut(p) {
+                e.stat = None;
+            }
+        }
         let mut report = CheckoutReport {
             commit: commit.to_string(),
             removed: to_remove.len(),
+            outside_sparse,
             ..Default::default()
         };
         for w in written {
-            let (p, st) = w?;
+            let (p, st) = w.map_err(|e| self.explain_missing(e))?;
             report.bytes += target[&p].size;
             report.written += 1;
             if let Some(e) = new_ix.entries.get_mut(&p) {
@@ -241,14 +265,32 @@ impl Repo {
             commit: commit.to_string(),
             ..Default::default()
         };
+        // Paths asked for by name join a sparse work tree (once they are written).
+        let mut grown = None;
+        if let Some(mut sparse) = self.sparse()? {
+            let mut grew = false;
+            for spec in paths {
+                if chosen.iter().any(|p| under(p, spec) && !sparse.contains(p)) {
+                    sparse.patterns.push(spec.clone());
+                    grew = true;
+                }
+            }
+            if grew {
+                grown = Some(sparse.patterns);
+            }
+        }
         for p in &chosen {
             let e = &snap[p];
-            let st = worktree::materialize(self.root(), store, p, e)?;
+            let st = worktree::materialize(self.root(), store, p, e)
+                .map_err(|e| self.explain_missing(e))?;
             let slot = ix.entries.entry(p.clone()).or_default();
             slot.staged = Some(e.clone());
             slot.stat = Some(st);
             report.written += 1;
             report.bytes += e.size;
+        }
+        if let Some(patterns) = &grown {
+            self.set_sparse(Some(patterns))?;
         }
         self.save_index(&mut ix)?;
         Ok(report)

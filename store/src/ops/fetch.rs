@@ -46,6 +46,9 @@ pub struct FetchReport {
     pub shards_shared: usize,
     /// Bytes of the shards received.
     pub bytes: u64,
+    /// Bytes the remote actually sent for them: less than `bytes` when a partial shard
+    /// was resumed, 0 for shards hard-linked or cloned from a dataset on this machine.
+    pub moved: u64,
     /// Run records (`refs/runs/`) this dataset did not have and now has.
     pub runs: usize,
 }
@@ -59,14 +62,17 @@ pub struct ShardsReceived {
     pub shared: usize,
     /// Bytes of the shards received.
     pub bytes: u64,
+    /// Bytes the remote sent for them (counted as they arrived).
+    pub moved: u64,
 }
 
 /// Checks that the file at `path` is shard `id` (its BLAKE3 is its name) and reads its
-/// table.
-fn verify_shard(id: &Hash, path: &std::path::Path) -> Result<SealedShard> {
+/// table. `proven`: every byte was already checked against that hash as it arrived
+/// ([`Shared::Verified`]), so the file is not hashed again.
+fn verify_shard(id: &Hash, path: &std::path::Path, proven: bool) -> Result<SealedShard> {
     let id = *id;
     let file = ShardFile::open(id, path)?;
-    let actual = file.hash_file()?;
+    let actual = if proven { id } else { file.hash_file()? };
     if actual != id {
         return Err(StoreError::Refused(format!(
             "shard {id} arrived with BLAKE3 {actual}; it was not stored"
@@ -107,6 +113,16 @@ impl Repo {
     /// its name) before it is renamed into place and indexed. A shard that fails
     /// verification is deleted and the error names it and the remote.
     pub fn receive_shards(&self, remote: &dyn Remote) -> Result<ShardsReceived> {
+        self.receive_selected(remote, None)
+    }
+
+    /// Like [`Repo::receive_shards`], but only the shards in `only` (with their sizes)
+    /// when given.
+    pub fn receive_selected(
+        &self,
+        remote: &dyn Remote,
+        only: Option<&[(Hash, u64)]>,
+    ) -> Result<ShardsReceived> {
         let name = remote.name().to_string();
         let bad = |why: String| StoreError::Remote {
             remote: name.clone(),
@@ -121,8 +137,11 @@ impl Repo {
             .into_iter()
             .map(|(h, _)| h)
             .collect();
-        let wanted: Vec<(Hash, u64)> = remote
-            .list_shards()?
+        let listed = match only {
+            Some(v) => v.to_vec(),
+            None => remote.list_shards()?,
+        };
+        let wanted: Vec<(Hash, u64)> = listed
             .into_iter()
             .filter(|(h, _)| !have.contains(h))
             .collect();
@@ -134,30 +153,18 @@ impl Repo {
         let tmp_dir = store.dir().join("tmp");
         std::fs::create_dir_all(&tmp_dir)
             .map_err(|e| StoreError::io(format!("create {}", tmp_dir.display()), e))?;
-        for (id, size) in wanted {
-            let in_place = crate::shard_path(store.dir(), &id);
-            if in_place.exists() {
-                match verify_shard(&id, &in_place) {
-                    Ok(sealed) => {
-                        store.index_shard(&sealed)?;
-                        progress.advance(size);
-                        continue;
-                    }
-                    Err(_) => {
-                        let _ = std::fs::remove_file(&in_place);
-                    }
-                }
-            }
-            let tmp = partial_shard_path(store.dir(), &id);
-            let how = remote.fetch_shard(&id, &tmp, &|n| progress.advance(n))?;
-            let check = verify_shard(&id, &tmp).map_err(|e| match e {
+        // Verify, sync, rename into place, index: on a second thread, so that the disk
+        // flush and the index write of one shard overlap the transfer of the next. At
+        // most one received shard waits for it.
+        let finish = |id: Hash, tmp: &std::path::Path, proven: bool| -> Result<SealedShard> {
+            let check = verify_shard(&id, tmp, proven).map_err(|e| match e {
                 StoreError::Refused(why) => bad(why),
                 e => e,
             });
             let sealed = match check {
                 Ok(s) => s,
                 Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
+                    let _ = std::fs::remove_file(tmp);
                     return Err(match e {
                         e @ StoreError::Remote { .. } => e,
                         e => bad(format!(
@@ -166,14 +173,63 @@ impl Repo {
                     });
                 }
             };
-            crate::durable::rename_into(&tmp, &crate::shard_path(store.dir(), &id))?;
+            std::fs::File::open(tmp)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| StoreError::io(format!("sync {}", tmp.display()), e))?;
+            crate::durable::rename_into(tmp, &crate::shard_path(store.dir(), &id))?;
             store.index_shard(&sealed)?;
-            report.shards += 1;
-            report.bytes += sealed.size;
-            if how != Shared::Copied {
-                report.shared += 1;
-            }
-        }
+            Ok(sealed)
+        };
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<(Hash, std::path::PathBuf, Shared, u64)>(1);
+            let finisher = scope.spawn(move || -> Result<ShardsReceived> {
+                let mut r = ShardsReceived::default();
+                for (id, tmp, how, arrived) in rx {
+                    let sealed = finish(id, &tmp, how == Shared::Verified)?;
+                    r.shards += 1;
+                    r.bytes += sealed.size;
+                    if matches!(how, Shared::Copied | Shared::Verified) {
+                        r.moved += arrived;
+                    } else {
+                        r.shared += 1;
+                    }
+                }
+                Ok(r)
+            });
+            let fetched = (|| -> Result<()> {
+                for (id, size) in wanted {
+                    let in_place = crate::shard_path(store.dir(), &id);
+                    if in_place.exists() {
+                        match verify_shard(&id, &in_place, false) {
+                            Ok(sealed) => {
+                                store.index_shard(&sealed)?;
+                                progress.advance(size);
+                                continue;
+                            }
+                            Err(_) => {
+                                let _ = std::fs::remove_file(&in_place);
+                            }
+                        }
+                    }
+                    let tmp = partial_shard_path(store.dir(), &id);
+                    let arrived = std::cell::Cell::new(0u64);
+                    let how = remote.fetch_shard(&id, &tmp, &|n| {
+                        arrived.set(arrived.get() + n);
+                        progress.advance(n);
+                    })?;
+                    if tx.send((id, tmp, how, arrived.get())).is_err() {
+                        break; // the finisher stopped on an error: it is reported below
+                    }
+                }
+                Ok(())
+            })();
+            drop(tx);
+            let finished = finisher.join().expect("the shard finisher panicked");
+            fetched?;
+            report = finished?;
+            Ok(())
+        })?;
         progress.end();
         Ok(report)
     }
@@ -186,6 +242,18 @@ impl Repo {
 
     /// Fetches every branch and run record of `remote`.
     pub fn fetch_from(&self, remote: &dyn Remote) -> Result<FetchReport> {
+        self.fetch_selected(remote, None, &[])
+    }
+
+    /// Fetches every branch of `remote` and the history of `extra_tips` (commits the
+    /// remote has that no branch names), but of the shards only those in `only` when
+    /// given (a sparse clone).
+    pub fn fetch_selected(
+        &self,
+        remote: &dyn Remote,
+        only: Option<&[(Hash, u64)]>,
+        extra_tips: &[gix::ObjectId],
+    ) -> Result<FetchReport> {
         let name = remote.name().to_string();
         let refs = remote.list_refs()?;
         let runs = remote.list_runs()?;
@@ -196,13 +264,15 @@ impl Repo {
         };
 
         // Shards first, so that the data a fetched commit names is here before its ref.
-        let got = self.receive_shards(remote)?;
+        let got = self.receive_selected(remote, only)?;
         report.shards = got.shards;
         report.shards_shared = got.shared;
         report.bytes = got.bytes;
+        report.moved = got.moved;
 
         // History, then the refs.
-        let tips: Vec<_> = refs.iter().chain(&runs).map(|(_, id)| *id).collect();
+        let mut tips: Vec<_> = refs.iter().chain(&runs).map(|(_, id)| *id).collect();
+        tips.extend_from_slice(extra_tips);
         let haves = self.local_tips()?;
         report.objects = remote.fetch_objects(self.history(), &tips, &haves)?;
         self.history().sync()?;

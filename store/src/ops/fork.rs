@@ -90,6 +90,10 @@ pub enum Shared {
     Cloned,
     /// Plain copy.
     Copied,
+    /// Copied over the wire with every byte, from the first, checked against the
+    /// file's BLAKE3 tree as it arrived (a peer's bao stream): hashing the whole file
+    /// again would prove nothing more.
+    Verified,
 }
 
 /// Makes `dest` hold the same bytes as `src` without a second copy where the file system
@@ -374,7 +378,7 @@ impl Repo {
             match share_file(&from, &to)? {
                 Shared::Linked => report.shards_linked += 1,
                 Shared::Cloned => report.shards_cloned += 1,
-                Shared::Copied => {
+                Shared::Copied | Shared::Verified => {
                     report.shards_copied += 1;
                     report.bytes_copied += len;
                     continue;

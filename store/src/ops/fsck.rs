@@ -249,8 +249,32 @@ impl Repo {
         }
         let mut keys: Vec<&String> = affected.keys().collect();
         keys.sort();
+        // A sparse clone lacks, on purpose, what it did not fetch: the chunks of files
+        // outside its patterns, and of older versions of the files inside them. Only a
+        // missing chunk that the checked-out snapshot (HEAD or the index) needs for a
+        // file inside the patterns is an error there.
+        let sparse = self.sparse()?;
+        let head = self
+            .head()
+            .ok()
+            .and_then(|h| h.commit())
+            .map(|c| c.to_string());
+        let mut not_fetched = 0usize;
         for object in keys {
             let (files, commits) = &affected[object];
+            let needed_here = |s: &crate::ops::sparse::Sparse| {
+                files.iter().any(|f| match f.strip_suffix(" (staged)") {
+                    Some(staged) => s.contains(staged),
+                    None => s.contains(f) && head.as_ref().is_some_and(|h| commits.contains(h)),
+                })
+            };
+            if let Some(s) = &sparse
+                && !problems.contains_key(object)
+                && !needed_here(s)
+            {
+                not_fetched += 1;
+                continue;
+            }
             let problem = problems.get(object).cloned().unwrap_or_else(|| {
                 if object.starts_with("manifest") {
                     "missing or unreadable".into()
@@ -264,6 +288,14 @@ impl Repo {
                 files: files.iter().cloned().collect(),
                 commits: commits.iter().cloned().collect(),
             });
+        }
+        if let Some(s) = &sparse
+            && not_fetched > 0
+        {
+            report.warnings.push(format!(
+                "{not_fetched} chunks or manifests are not here: this sparse clone holds only the shards that `{}` needed at the cloned commit (`colony fetch REMOTE` brings the rest)",
+                s.patterns.join("`, `")
+            ));
         }
         // Name the files on the shard-level errors too.
         for err in report

@@ -17,6 +17,7 @@ pub mod refs;
 pub mod remote;
 pub mod resolve;
 pub mod runs;
+pub mod sparse;
 pub mod status;
 pub mod table_keys;
 pub mod table_ops;

@@ -46,6 +46,14 @@ pub trait Remote {
     /// is told how many more bytes arrived. Says whether the bytes were linked, cloned
     /// or copied.
     fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared>;
+    /// The shards (with sizes) that the files of `commit` matching the glob `paths`
+    /// need (see [`crate::ops::sparse::glob_matches`]), when the remote can tell without
+    /// sending any shard: it keeps a chunk index (a dataset on this machine, a peer).
+    /// `None` when it cannot (an object store); a sparse clone then fetches every shard.
+    fn snapshot_shards(&self, commit: ObjectId, paths: &str) -> Result<Option<Vec<(Hash, u64)>>> {
+        let _ = (commit, paths);
+        Ok(None)
+    }
     /// The branch a clone checks out when none is asked for (the remote's HEAD), if the
     /// remote knows one. `clone` falls back to `main`, else the first branch.
     fn default_branch(&self) -> Result<Option<String>> {
@@ -437,6 +445,11 @@ impl Remote for DatasetSource<'_> {
             .collect())
     }
 
+    fn snapshot_shards(&self, commit: ObjectId, paths: &str) -> Result<Option<Vec<(Hash, u64)>>> {
+        let shards = crate::ops::sparse::snapshot_shards(self.repo, commit, Some(paths))?;
+        Ok(Some(shards.into_iter().collect()))
+    }
+
     fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared> {
         let src = crate::shard_path(&self.repo.colony_dir().join("shards"), id);
         let _ = std::fs::remove_file(dest);
@@ -481,6 +494,10 @@ impl Remote for LocalRemote {
 
     fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared> {
         self.source()?.fetch_shard(id, dest, progress)
+    }
+
+    fn snapshot_shards(&self, commit: ObjectId, paths: &str) -> Result<Option<Vec<(Hash, u64)>>> {
+        self.source()?.snapshot_shards(commit, paths)
     }
 
     fn default_branch(&self) -> Result<Option<String>> {

@@ -52,6 +52,10 @@ pub struct StatusReport {
     pub merging: Option<String>,
     /// Paths whose merge conflicts are not resolved yet.
     pub conflicts: Vec<String>,
+    /// The patterns of a sparse work tree (tracked files outside them are absent on
+    /// purpose; see [`crate::ops::sparse`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<Vec<String>>,
 }
 
 impl StatusReport {
@@ -85,9 +89,12 @@ impl Repo {
             .collect();
         let mut removed = Vec::new();
         let mut suspects = Vec::new();
+        // A sparse work tree lacks the paths outside its patterns on purpose.
+        let sparse = self.sparse()?;
         for (p, e) in &ix.entries {
             let Some(staged) = &e.staged else { continue };
             match files.get(p) {
+                None if sparse.as_ref().is_some_and(|s| !s.contains(p)) => {}
                 None => removed.push(p.clone()),
                 Some(w) if stat_clean(ix, e.stat.as_ref(), &w.stat) => {}
                 Some(w) => suspects.push((p, staged, w)),
@@ -166,6 +173,7 @@ impl Repo {
             untracked: wt.untracked.into_iter().map(|w| w.path).collect(),
             merging: merge.as_ref().map(|(c, _)| c.clone()),
             conflicts: merge.map(|(_, p)| p).unwrap_or_default(),
+            sparse: self.sparse()?.map(|s| s.patterns),
         })
     }
 

@@ -49,6 +49,15 @@ impl Repo {
             .collect();
         progress.end();
         problems.sort();
+        if !problems.is_empty()
+            && let Some(sparse) = self.sparse()?
+            && snap.keys().any(|p| !sparse.contains(p))
+        {
+            problems.push(format!(
+                "this is a sparse clone of `{}`: the files outside it have no shards here until `colony fetch REMOTE` brings them",
+                sparse.patterns.join("`, `")
+            ));
+        }
         // Every file's bytes hash to its pointer, so the root over the pointers is the
         // root over the bytes.
         let computed = snapshot_root(&snap).0;

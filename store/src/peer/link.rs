@@ -2,7 +2,6 @@
 //! objects and verified shard transfers.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
@@ -23,6 +22,16 @@ use super::protocol::{
 use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::history::History;
+
+/// What one shard transfer did.
+#[derive(Clone, Copy, Debug)]
+pub struct Streamed {
+    /// Bytes that arrived (all verified).
+    pub moved: u64,
+    /// Whether the whole file arrived in this transfer, so that every byte of it was
+    /// checked against the shard's BLAKE3 tree here (nothing was kept from before).
+    pub whole: bool,
+}
 
 /// An open connection to a peer.
 pub struct Link {
@@ -168,8 +177,9 @@ impl Link {
 
     /// Fetches shard `id` into `dest`, keeping the whole 16 KiB groups already there
     /// and verifying every group that arrives against the shard's BLAKE3 tree before it
-    /// is written. On a bad group the file is cut back to the verified bytes.
-    pub fn shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<u64> {
+    /// is written. On a bad group the file is cut back to the verified bytes. The file
+    /// is not synced: the caller syncs it before renaming it into place.
+    pub fn shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Streamed> {
         let io =
             |what: &str, e: std::io::Error| StoreError::io(format!("{what} {}", dest.display()), e);
         let file = std::fs::OpenOptions::new()
@@ -240,8 +250,9 @@ impl Link {
             }
             Ok(moved)
         })?;
-        let mut f = &file;
-        f.flush().map_err(|e| io("flush", e))?;
-        Ok(moved)
+        Ok(Streamed {
+            moved,
+            whole: keep == 0,
+        })
     }
 }

@@ -41,8 +41,9 @@ pub fn take_shards(repo: &Repo, link: &Link, wanted: &[(Hash, u64)]) -> Result<T
     let mut took = Took::default();
     for (id, _) in todo {
         let tmp = partial_shard_path(store.dir(), id);
-        took.moved += link.shard(id, &tmp, &|n| progress.advance(n))?;
-        let sealed = match seal(id, &tmp) {
+        let got = link.shard(id, &tmp, &|n| progress.advance(n))?;
+        took.moved += got.moved;
+        let sealed = match seal(id, &tmp, got.whole) {
             Ok(s) => s,
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
@@ -51,6 +52,9 @@ pub fn take_shards(repo: &Repo, link: &Link, wanted: &[(Hash, u64)]) -> Result<T
                 )));
             }
         };
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_data())
+            .map_err(|e| StoreError::io(format!("sync {}", tmp.display()), e))?;
         crate::durable::rename_into(&tmp, &crate::shard_path(store.dir(), id))?;
         store.index_shard(&sealed)?;
         took.shards += 1;
@@ -60,10 +64,11 @@ pub fn take_shards(repo: &Repo, link: &Link, wanted: &[(Hash, u64)]) -> Result<T
     Ok(took)
 }
 
-/// Verifies a received shard file as a whole and reads its table.
-pub fn seal(id: &Hash, tmp: &std::path::Path) -> Result<SealedShard> {
+/// Verifies a received shard file as a whole (unless `proven`: every byte of it was
+/// checked against its BLAKE3 tree as it arrived) and reads its table.
+pub fn seal(id: &Hash, tmp: &std::path::Path, proven: bool) -> Result<SealedShard> {
     let file = ShardFile::open(*id, tmp)?;
-    let actual = file.hash_file()?;
+    let actual = if proven { *id } else { file.hash_file()? };
     if actual != *id {
         return Err(StoreError::CorruptShard {
             shard: *id,
@@ -118,6 +123,12 @@ pub fn take_commit(
         out.up_to_date = true;
         return Ok(out);
     }
+    // A branch checked out here moves only with its work tree (as git's
+    // `receive.denyCurrentBranch`): see [`check_checked_out`].
+    let update_work_tree = match branch {
+        Some(b) => check_checked_out(repo, b)?,
+        None => false,
+    };
     // Shards first, then history, then refs: what a ref reaches is here before it moves.
     let wanted = link.shards(&Request::SnapshotShards {
         commit: commit.to_string(),
@@ -138,10 +149,65 @@ pub fn take_commit(
                 "branch `{b}` here is at {old}, which {commit} does not contain: not a fast-forward (pull and merge first, or push with --force)"
             )));
         }
-        repo.history().set_ref(f, commit)?;
+        if update_work_tree {
+            repo.start_branch_at(b, commit)?;
+        } else {
+            repo.history().set_ref(f, commit)?;
+        }
     }
     if let Some(p) = pin {
         repo.history().set_ref(&format!("refs/pins/{p}"), commit)?;
     }
     Ok(out)
+}
+
+/// The config key that lets a push move the branch a serving node has checked out.
+pub const UPDATE_WORK_TREE_KEY: &str = "serve.update_work_tree";
+
+/// Whether a push to `branch` must also update this node's work tree (the branch is
+/// the one checked out here), refusing it when that is not allowed: a push never moves
+/// a checked-out branch under its work tree. An unborn current branch (a fresh dataset)
+/// takes the push and the work tree is checked out, refusing only to overwrite files;
+/// a born one only when `serve.update_work_tree = true` in the node's config and its
+/// work tree has no uncommitted change and no merge in progress.
+fn check_checked_out(repo: &Repo, branch: &str) -> Result<bool> {
+    let commit = match repo.head()? {
+        crate::history::Head::Branch { name, commit } if name == branch => commit,
+        _ => return Ok(false),
+    };
+    if commit.is_none() {
+        return Ok(true);
+    }
+    let allowed = repo
+        .config()
+        .get(UPDATE_WORK_TREE_KEY)
+        .and_then(toml::Value::as_bool)
+        .unwrap_or(false);
+    if !allowed {
+        return Err(StoreError::Refused(format!(
+            "branch `{branch}` is checked out on this node, and a push would move it under its work tree; \
+             push to another branch, or have the node's owner set `{UPDATE_WORK_TREE_KEY} = true` \
+             (config.toml, [serve] update_work_tree) so that a push updates a clean work tree"
+        )));
+    }
+    if crate::ops::merge_state::load(repo.colony_dir())?.is_some() {
+        return Err(StoreError::Refused(format!(
+            "branch `{branch}` is checked out on this node with a merge in progress; finish it there first"
+        )));
+    }
+    let ix = repo.index_for_head()?;
+    let dirty = repo.uncommitted_paths(&ix)?;
+    if !dirty.is_empty() {
+        return Err(StoreError::Refused(format!(
+            "branch `{branch}` is checked out on this node and its work tree has uncommitted changes ({}); \
+             commit or discard them there, or push to another branch",
+            dirty
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(true)
 }

@@ -330,15 +330,29 @@ impl Remote for PeerRemote {
         Ok(v)
     }
 
+    fn snapshot_shards(&self, commit: ObjectId, paths: &str) -> Result<Option<Vec<(Hash, u64)>>> {
+        let req = Request::SnapshotShards {
+            commit: commit.to_string(),
+            paths: Some(paths.to_string()),
+        };
+        let v = self.first(|l| l.shards(&req))?;
+        self.sizes.lock().expect("sizes").extend(v.iter().copied());
+        Ok(Some(v))
+    }
+
     fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared> {
         let size = self.sizes.lock().expect("sizes").get(id).copied();
-        self.first(|l| {
+        let got = self.first(|l| {
             if let Some(s) = size {
                 l.sizes.lock().expect("sizes").insert(*id, s);
             }
             l.shard(id, dest, progress)
         })?;
-        Ok(Shared::Copied)
+        Ok(if got.whole {
+            Shared::Verified
+        } else {
+            Shared::Copied
+        })
     }
 
     fn push(

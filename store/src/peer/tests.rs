@@ -55,17 +55,19 @@ fn push_needs_allow_then_fast_forwards_only() {
         "{err}"
     );
 
+    // Pushes go to `data`, which the node does not have checked out (a push to its
+    // checked-out branch is refused unless allowed: tests/peer_e2e.rs).
     let ticket = serve_in_thread(p_dir.path().to_path_buf(), vec![me]);
     let r = PeerRemote::open("p", &ticket, PeerOptions::default()).unwrap();
-    let rep = r.push(&a, "main", c1, false).unwrap();
+    let rep = r.push(&a, "data", c1, false).unwrap();
     assert_eq!(rep.shards, 1, "{rep:?}");
     assert!(rep.objects >= 3, "{rep:?}");
     assert!(rep.old.is_none());
-    let again = r.push(&a, "main", c1, false).unwrap();
+    let again = r.push(&a, "data", c1, false).unwrap();
     assert!(again.up_to_date, "{again:?}");
     {
         let p = Repo::open(p_dir.path(), Access::Read, &|_| {}).unwrap();
-        assert_eq!(p.history().ref_target("refs/heads/main").unwrap(), Some(c1));
+        assert_eq!(p.history().ref_target("refs/heads/data").unwrap(), Some(c1));
         p.verify(Some(&c1.to_string())).unwrap();
     }
 
@@ -73,7 +75,7 @@ fn push_needs_allow_then_fast_forwards_only() {
     std::fs::write(a_dir.path().join("y.txt"), b"changed").unwrap();
     a.add(&[String::new()]).unwrap();
     let c2 = gix::ObjectId::from_hex(a.commit("two", false).unwrap().commit.as_bytes()).unwrap();
-    let rep = r.push(&a, "main", c2, false).unwrap();
+    let rep = r.push(&a, "data", c2, false).unwrap();
     assert_eq!(rep.old, Some(c1.to_string()));
     let b_dir = tempfile::tempdir().unwrap();
     let (b, other) = dataset_with(b_dir.path(), &[("z.bin", 50_000, 5)]);
@@ -84,8 +86,8 @@ fn push_needs_allow_then_fast_forwards_only() {
         node::key_path(b.colony_dir()),
     )
     .unwrap();
-    let err = r.push(&b, "main", other, false).unwrap_err().to_string();
+    let err = r.push(&b, "data", other, false).unwrap_err().to_string();
     assert!(err.contains("fast-forward"), "{err}");
-    let rep = r.push(&b, "main", other, true).unwrap();
+    let rep = r.push(&b, "data", other, true).unwrap();
     assert_eq!(rep.old, Some(c2.to_string()));
 }
