@@ -146,6 +146,55 @@ pub fn origin_with_parts(sizes: &[usize]) -> tempfile::TempDir {
     a
 }
 
+/// A committed dataset with one small labelled table, `points.csv` (columns x, y, kind).
+pub fn dataset_with_points() -> tempfile::TempDir {
+    let a = dataset();
+    let mut csv = String::from("x,y,kind\n");
+    for i in 0..120u64 {
+        let (x, y) = ((i * 37 % 101) as f64 / 50.0, (i * 53 % 97) as f64 / 48.0);
+        let kind = if x > y { "up" } else { "down" };
+        csv.push_str(&format!("{x},{y},{kind}\n"));
+    }
+    write(a.path(), "points.csv", csv.as_bytes());
+    commit_all(a.path(), "points");
+    a
+}
+
+/// A short recorded MLP run on `main` of a [`dataset_with_points`]; returns its JSON.
+pub fn train_points(dir: &Path) -> serde_json::Value {
+    json(
+        dir,
+        &[
+            "train",
+            "main",
+            "--model",
+            "mlp",
+            "--label",
+            "kind",
+            "--steps",
+            "6",
+            "--checkpoint-every",
+            "3",
+            "--batch",
+            "16",
+        ],
+    )
+}
+
+/// Asserts that the dataset at `dir` lists the run `trained` (the JSON `colony train`
+/// printed) with the same record hash, and that its steps re-execute to the same hashes.
+pub fn assert_run_reproduces(dir: &Path, trained: &serde_json::Value) {
+    let run = trained["run"].as_str().expect("a recorded run");
+    let listed = json(dir, &["run", "list"]);
+    let found = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|r| r["id"] == run))
+        .unwrap_or_else(|| panic!("run {run} not listed: {listed}"));
+    assert_eq!(found["record_hash"], trained["record_hash"], "{listed}");
+    let v = json(dir, &["run", "verify", run]);
+    assert!(v["first_bad"].is_null(), "{v}");
+}
+
 /// The commit the checked-out branch points at.
 pub fn head_commit(dir: &Path) -> String {
     json(dir, &["log", "-n", "1"])[0]["commit"]

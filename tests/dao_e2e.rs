@@ -133,37 +133,35 @@ fn the_whole_governance_flow_anchors_a_head_that_verify_checks() {
     assert_eq!(config(root), before);
 
     // Forking with --dao registers the fork with governance of its own; lineage reads back.
-    if fork_has_dao_flag(root) {
-        let fork_dir = tempfile::tempdir().unwrap();
-        let dst = fork_dir.path().join("fork");
-        ok(
-            root,
-            &[
-                "fork",
-                ".",
-                dst.to_str().unwrap(),
-                "--name",
-                "penguins-fork",
-                "--dao",
-            ],
-        );
-        let fork_cfg = config(&dst);
-        let parent_id = dep["dataset_id"].as_u64().unwrap();
-        assert!(fork_cfg.contains("dataset_id"), "{fork_cfg}");
-        assert!(
-            !fork_cfg.contains(&format!("dataset_id = {parent_id}\n")),
-            "{fork_cfg}"
-        );
-        let l = json(&dst, &["lineage", "--dao"]);
-        let chain = l["chain"].as_array().expect("on-chain lineage");
-        assert_eq!(chain.len(), 2, "{l}");
-        assert_eq!(chain[1]["id"].as_u64(), Some(parent_id), "{l}");
-        assert_eq!(chain[0]["parent_id"].as_u64(), Some(parent_id), "{l}");
-        // The fork's head starts at its fork point: the parent's HEAD (c2 here).
-        let fh = json(&dst, &["dao", "head"]);
-        assert_eq!(fh["root"].as_str().unwrap(), ox(c2_root), "{fh}");
-        ok(&dst, &["dao", "verify"]);
-    }
+    let fork_dir = tempfile::tempdir().unwrap();
+    let dst = fork_dir.path().join("fork");
+    ok(
+        root,
+        &[
+            "fork",
+            ".",
+            dst.to_str().unwrap(),
+            "--name",
+            "penguins-fork",
+            "--dao",
+        ],
+    );
+    let fork_cfg = config(&dst);
+    let parent_id = dep["dataset_id"].as_u64().unwrap();
+    assert!(fork_cfg.contains("dataset_id"), "{fork_cfg}");
+    assert!(
+        !fork_cfg.contains(&format!("dataset_id = {parent_id}\n")),
+        "{fork_cfg}"
+    );
+    let l = json(&dst, &["lineage", "--dao"]);
+    let chain = l["chain"].as_array().expect("on-chain lineage");
+    assert_eq!(chain.len(), 2, "{l}");
+    assert_eq!(chain[1]["id"].as_u64(), Some(parent_id), "{l}");
+    assert_eq!(chain[0]["parent_id"].as_u64(), Some(parent_id), "{l}");
+    // The fork's head starts at its fork point: the parent's HEAD (c2 here).
+    let fh = json(&dst, &["dao", "head"]);
+    assert_eq!(fh["root"].as_str().unwrap(), ox(c2_root), "{fh}");
+    ok(&dst, &["dao", "verify"]);
 
     // `clone --from-chain` fetches the anchored head (c1, not the newer local c2) from the
     // locator and checks its root against the chain.
@@ -208,11 +206,6 @@ fn the_whole_governance_flow_anchors_a_head_that_verify_checks() {
     std::fs::rename(&moved, root).unwrap();
 
     drop(devnet);
-}
-
-/// Whether the other half of the CLI (fork/lineage) has the `--dao` flag yet.
-fn fork_has_dao_flag(dir: &Path) -> bool {
-    ok(dir, &["fork", "--help"]).contains("--dao")
 }
 
 #[test]

@@ -22,14 +22,28 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, allow: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_at(None, "127.0.0.1:0", dir, allow, env)
+    }
+
+    /// A server bound to `bind`, inside network namespace `ns` when one is named.
+    fn start_at(
+        ns: Option<&str>,
+        bind: &str,
+        dir: &Path,
+        allow: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("serve.log");
-        let mut args = vec!["serve", "--no-relay", "--bind", "127.0.0.1:0", "--json"];
+        let mut args = vec!["serve", "--no-relay", "--bind", bind, "--json"];
         for a in allow {
             args.push("--allow");
             args.push(a);
         }
-        let mut c = cmd(dir, &args);
+        let mut c = match ns {
+            Some(ns) => cmd_in(ns, dir, &args),
+            None => cmd(dir, &args),
+        };
         c.stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
         for (k, v) in env {
@@ -101,12 +115,6 @@ fn origin(sizes: &[usize]) -> tempfile::TempDir {
     write(a.path(), "notes/readme.txt", b"penguins\n");
     commit_all(a.path(), "v1");
     a
-}
-
-/// Whether the built colony has a command (the generic push/clone porcelain lives on
-/// another branch until merged).
-fn has_command(name: &str) -> bool {
-    run(Path::new("."), &[name, "--help"]).status.success()
 }
 
 #[test]
@@ -188,6 +196,52 @@ fn a_lying_peer_is_caught_and_an_honest_one_completes_the_fetch() {
     ok(b.path(), &["fsck"]);
 }
 
+/// Bytes of partial shards (`partial-*`) in `tmp`.
+fn partial_bytes(tmp: &Path) -> u64 {
+    std::fs::read_dir(tmp)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("partial-"))
+                .map(|e| e.metadata().map_or(0, |m| m.len()))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Kills `child` with SIGKILL once `tmp` holds 8 MiB of partial shards; panics if it
+/// finished first.
+fn kill_halfway(mut child: Child, tmp: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut killed = false;
+    while Instant::now() < deadline {
+        if partial_bytes(tmp) >= 8 << 20 {
+            child.kill().unwrap(); // SIGKILL
+            killed = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.wait();
+    assert!(killed, "the transfer finished before it could be killed");
+}
+
+/// Bytes of the shards that landed in the dataset at `dir` and of its partial shards.
+fn landed_and_partial(dir: &Path) -> (u64, u64) {
+    let landed = shard_files(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let partial = std::fs::read_dir(dir.join(".colony/shards/tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    (landed, partial)
+}
+
 #[test]
 fn a_killed_fetch_resumes_and_moves_only_the_missing_part() {
     // Two shards (64 MiB and the rest).
@@ -199,44 +253,13 @@ fn a_killed_fetch_resumes_and_moves_only_the_missing_part() {
         .sum();
     let b = dataset();
     ok(b.path(), &["remote", "add", "origin", &server.ticket]);
-    let mut child = cmd(b.path(), &["fetch", "origin", "--quiet"])
+    let child = cmd(b.path(), &["fetch", "origin", "--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let tmp = b.path().join(".colony/shards/tmp");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut killed = false;
-    while Instant::now() < deadline {
-        let partial: u64 = std::fs::read_dir(&tmp)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("partial-"))
-                    .map(|e| e.metadata().map_or(0, |m| m.len()))
-                    .sum()
-            })
-            .unwrap_or(0);
-        if partial >= 8 << 20 {
-            child.kill().unwrap(); // SIGKILL
-            killed = true;
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let _ = child.wait();
-    assert!(killed, "the fetch finished before it could be killed");
-    let landed: u64 = shard_files(b.path())
-        .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
-    let partial: u64 = std::fs::read_dir(&tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.metadata().unwrap().len())
-        .sum();
+    kill_halfway(child, &b.path().join(".colony/shards/tmp"));
+    let (landed, partial) = landed_and_partial(b.path());
     let before = server.sent();
     let f = json(b.path(), &["fetch", "origin"]);
     assert!(f["shards"].as_u64().unwrap() >= 1, "{f}");
@@ -253,6 +276,75 @@ fn a_killed_fetch_resumes_and_moves_only_the_missing_part() {
     ok(b.path(), &["verify", "origin/main"]);
     ok(b.path(), &["checkout", "origin/main"]);
     assert_eq!(tree(b.path()), tree(a.path()));
+}
+
+/// One node answers several peers at once (each connection reads the store beside the
+/// others), while its own user reads the same dataset.
+#[test]
+fn one_node_serves_two_clones_at_once() {
+    let a = origin(&[6_000_000, 3_000_000]);
+    let server = Server::start(a.path(), &[], &[]);
+    let top = tempfile::tempdir().unwrap();
+    let clones: Vec<_> = ["c1", "c2"]
+        .iter()
+        .map(|name| {
+            cmd(top.path(), &["clone", &server.ticket, name, "--quiet"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // The node's user reads data (chunks) while both clones run.
+    for _ in 0..3 {
+        ok(a.path(), &["verify", "HEAD"]);
+    }
+    for (child, name) in clones.into_iter().zip(["c1", "c2"]) {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "clone {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(tree(&top.path().join(name)), tree(a.path()));
+    }
+}
+
+#[test]
+fn a_killed_clone_resumes_and_moves_only_the_missing_part() {
+    let a = origin(&[100 << 20]);
+    let server = Server::start(a.path(), &[], &[]);
+    let total: u64 = shard_files(a.path())
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let top = tempfile::tempdir().unwrap();
+    let child = cmd(top.path(), &["clone", &server.ticket, "c", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = top.path().join("c");
+    kill_halfway(child, &c.join(".colony/shards/tmp"));
+    assert!(
+        c.join(".colony/cloning").exists(),
+        "a killed clone leaves its marker"
+    );
+    let (landed, partial) = landed_and_partial(&c);
+    let before = server.sent();
+    // The same command, run again, finishes the clone.
+    let r = json(top.path(), &["clone", &server.ticket, "c"]);
+    assert_eq!(r["resumed"], true, "{r}");
+    let moved = server.sent() - before;
+    assert_eq!(r["fetch"]["moved"].as_u64().unwrap(), moved, "{r}");
+    let missing = total - landed - partial;
+    assert!(
+        moved <= missing + (64 << 10),
+        "resume moved {moved} bytes; missing were {missing} (total {total}, landed {landed}, partial {partial})"
+    );
+    assert!(!c.join(".colony/cloning").exists());
+    assert_eq!(tree(&c), tree(a.path()));
+    ok(&c, &["fsck"]);
 }
 
 #[test]
@@ -341,10 +433,6 @@ fn replicate_to_two_of_three_peers_then_lose_one() {
 
 #[test]
 fn push_over_iroh_needs_allow_and_fast_forwards() {
-    if !has_command("push") {
-        eprintln!("skipped: this colony has no `push` command yet");
-        return;
-    }
     let a = origin(&[900_000]);
     let p = dataset();
     let me = node_id(a.path());
@@ -396,10 +484,6 @@ fn push_over_iroh_needs_allow_and_fast_forwards() {
 
 #[test]
 fn clone_over_iroh_with_paths() {
-    if !has_command("clone") {
-        eprintln!("skipped: this colony has no `clone` command yet");
-        return;
-    }
     let a = origin(&[700_000, 300_000]);
     let server = Server::start(a.path(), &[], &[]);
     let top = tempfile::tempdir().unwrap();
@@ -515,4 +599,207 @@ fn sparse_clone_moves_only_the_shards_its_paths_need() {
         "{r}"
     );
     assert_eq!(files_of(&local), vec!["big/b.bin".to_string()]);
+}
+
+#[test]
+fn run_records_travel_over_iroh() {
+    let a = dataset_with_points();
+    let trained = train_points(a.path());
+    let run = trained["run"].as_str().unwrap().to_string();
+    let p = dataset();
+    let server = Server::start(p.path(), &[&node_id(a.path())], &[]);
+    ok(a.path(), &["remote", "add", "p", &server.ticket]);
+    let r = json(a.path(), &["push", "p", "main"]);
+    assert_eq!(
+        (r["runs"].as_u64(), r["runs_new"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    assert!(r.get("runs_not_carried").is_none(), "{r}");
+    let listed = json(p.path(), &["run", "list"]);
+    assert_eq!(listed[0]["id"], run.as_str(), "{listed}");
+    assert_eq!(json(a.path(), &["push", "p", "main"])["runs_new"], 0);
+
+    // A clone over iroh brings the run with its checkpoints; its steps re-execute there
+    // to the same hashes.
+    let top = tempfile::tempdir().unwrap();
+    json(top.path(), &["clone", &server.ticket, "c"]);
+    let c = top.path().join("c");
+    assert_run_reproduces(&c, &trained);
+    // Runs are not branches: the clone tracks no `origin/runs/…`.
+    let out = std::process::Command::new("git")
+        .args(["--git-dir", c.join(".colony/history").to_str().unwrap()])
+        .args(["for-each-ref", "--format=%(refname)"])
+        .output()
+        .unwrap();
+    let refs = String::from_utf8_lossy(&out.stdout);
+    assert!(refs.contains(&format!("refs/runs/{run}")), "{refs}");
+    assert!(!refs.contains("refs/remotes/origin/runs/"), "{refs}");
+}
+
+/// A `colony` command run inside network namespace `ns` (`ip netns exec`).
+fn cmd_in(ns: &str, dir: &Path, args: &[&str]) -> std::process::Command {
+    let plain = cmd(dir, args);
+    let mut c = std::process::Command::new("ip");
+    c.args(["netns", "exec", ns])
+        .arg(plain.get_program())
+        .args(plain.get_args())
+        .current_dir(dir);
+    for (k, v) in plain.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    c
+}
+
+/// Hosts on one Ethernet segment: a network namespace each, joined by veth pairs to a
+/// bridge in a hub namespace, host `i` at 10.231.0.(i+2)/24. Nothing is routed out of it.
+/// Removed (namespaces, and with them every interface) on drop.
+struct Lan {
+    hub: String,
+    hosts: Vec<String>,
+}
+
+impl Lan {
+    /// `n` hosts, or `None` when this machine does not let us make namespaces.
+    fn new(n: usize) -> Option<Lan> {
+        let sh = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        let tag = format!("cl{}", std::process::id() % 100_000);
+        let hub = format!("{tag}h");
+        if !sh(&["netns", "add", &hub]) {
+            return None;
+        }
+        let mut lan = Lan {
+            hub: hub.clone(),
+            hosts: Vec::new(),
+        };
+        let ok = sh(&["-n", &hub, "link", "add", "br0", "type", "bridge"])
+            && sh(&["-n", &hub, "link", "set", "br0", "up"]);
+        if !ok {
+            return None;
+        }
+        for i in 0..n {
+            let ns = format!("{tag}n{i}");
+            let (inner, outer) = (format!("{tag}i{i}"), format!("{tag}o{i}"));
+            let ip = format!("{}/24", Lan::ip(i));
+            let ok = sh(&["netns", "add", &ns]) && {
+                lan.hosts.push(ns.clone());
+                sh(&[
+                    "link", "add", &inner, "netns", &ns, "type", "veth", "peer", "name", &outer,
+                    "netns", &hub,
+                ]) && sh(&["-n", &hub, "link", "set", &outer, "master", "br0", "up"])
+                    && sh(&["-n", &ns, "addr", "add", &ip, "dev", &inner])
+                    && sh(&["-n", &ns, "link", "set", &inner, "up"])
+                    && sh(&["-n", &ns, "link", "set", "lo", "up"])
+            };
+            if !ok {
+                return None;
+            }
+        }
+        Some(lan)
+    }
+
+    fn ip(i: usize) -> String {
+        format!("10.231.0.{}", i + 2)
+    }
+
+    /// Cuts host `i` off the segment (its process keeps running, unreachable).
+    fn unplug(&self, i: usize) {
+        let outer = format!("{}o{i}", self.hub.trim_end_matches('h'));
+        let st = std::process::Command::new("ip")
+            .args(["-n", &self.hub, "link", "set", &outer, "down"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for ns in self.hosts.iter().chain(std::iter::once(&self.hub)) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn replicate_across_network_namespaces_then_unplug_a_holder() {
+    // Five hosts: the origin (0), three peers (1..=3), a newcomer (4). Every byte
+    // crosses veth and a bridge, not loopback.
+    let Some(lan) = Lan::new(5) else {
+        eprintln!(
+            "skipped: cannot create network namespaces here (needs root and `ip netns`); \
+             replicate_to_two_of_three_peers_then_lose_one covers the same with processes"
+        );
+        return;
+    };
+    let a = origin(&[1_200_000]);
+    let me = node_id(a.path());
+    let peers: Vec<_> = (0..3).map(|_| dataset()).collect();
+    let mut servers: Vec<Server> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let bind = format!("{}:7700", Lan::ip(i + 1));
+            Server::start_at(Some(&lan.hosts[i + 1]), &bind, p.path(), &[&me], &[])
+        })
+        .collect();
+    let on_a = |args: &[&str]| {
+        let mut a2 = args.to_vec();
+        a2.push("--json");
+        json_cmd(cmd_in(&lan.hosts[0], a.path(), &a2))
+    };
+    for (i, s) in servers.iter().enumerate() {
+        on_a(&["remote", "add", &format!("p{i}"), &s.ticket]);
+    }
+    let r = on_a(&["replicate", "HEAD", "--copies", "2"]);
+    assert_eq!(r["holders"], 2, "{r}");
+    let w = on_a(&["where", "HEAD"]);
+    let complete = w
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["complete"] == true)
+        .count();
+    assert_eq!(complete, 2, "{w}");
+
+    // One holder drops off the network without a word; the newcomer clones from the
+    // swarm, the unreachable holder listed first.
+    let holder = r["pinned"][0]["remote"].as_str().unwrap();
+    let i: usize = holder[1..].parse().unwrap();
+    lan.unplug(i + 1);
+    let mut tickets = vec![servers[i].ticket.clone()];
+    tickets.extend(
+        (0..3)
+            .filter(|&j| j != i)
+            .map(|j| servers[j].ticket.clone()),
+    );
+    let top = tempfile::tempdir().unwrap();
+    let commit = head_commit(a.path());
+    let clone = json_cmd(cmd_in(
+        &lan.hosts[4],
+        top.path(),
+        &[
+            "clone",
+            &tickets.join(","),
+            "d",
+            "--rev",
+            &format!("pins/{commit}"),
+            "--json",
+        ],
+    ));
+    assert!(clone["fetch"]["shards"].as_u64().unwrap() >= 1, "{clone}");
+    let d = top.path().join("d");
+    assert_eq!(tree(&d), tree(a.path()));
+    ok(&d, &["verify", "HEAD"]);
+    servers[i].stop();
 }

@@ -401,37 +401,13 @@ fn s3_killed_push_and_clone_resume() {
 fn s3_run_records_travel_with_push_and_clone() {
     let s3 = Moto::start();
     s3.create_bucket("colony-test");
-    let a = dataset();
-    let mut csv = String::from("x,y,kind\n");
-    for i in 0..120u64 {
-        let (x, y) = ((i * 37 % 101) as f64 / 50.0, (i * 53 % 97) as f64 / 48.0);
-        let kind = if x > y { "up" } else { "down" };
-        csv.push_str(&format!("{x},{y},{kind}\n"));
-    }
-    write(a.path(), "points.csv", csv.as_bytes());
-    commit_all(a.path(), "points");
+    let a = dataset_with_points();
     let url = "s3://colony-test/runs-demo";
     s3.ok(a.path(), &["remote", "add", "s3", url]);
     s3.json(a.path(), &["push", "s3"]);
 
     // A run trained after the branch was pushed goes with the next push.
-    let trained = json(
-        a.path(),
-        &[
-            "train",
-            "main",
-            "--model",
-            "mlp",
-            "--label",
-            "kind",
-            "--steps",
-            "6",
-            "--checkpoint-every",
-            "3",
-            "--batch",
-            "16",
-        ],
-    );
+    let trained = train_points(a.path());
     let run = trained["run"].as_str().unwrap().to_string();
     let p = s3.json(a.path(), &["push", "s3"]);
     assert_eq!(
@@ -450,11 +426,7 @@ fn s3_run_records_travel_with_push_and_clone() {
     let top = tempfile::tempdir().unwrap();
     s3.json(top.path(), &["clone", url, "c"]);
     let c = top.path().join("c");
-    let listed = json(&c, &["run", "list"]);
-    assert_eq!(listed[0]["id"], run.as_str(), "{listed}");
-    assert_eq!(listed[0]["record_hash"], trained["record_hash"], "{listed}");
-    let v = json(&c, &["run", "verify", &run]);
-    assert!(v["first_bad"].is_null(), "{v}");
+    assert_run_reproduces(&c, &trained);
     // A fetch finds nothing new.
     assert_eq!(s3.json(&c, &["fetch", "origin"])["runs"], 0);
 }

@@ -303,6 +303,51 @@ fn exec_records_the_script_hash_and_artifacts() {
     );
 }
 
+/// A long external run must not keep the dataset from others: while the trainer runs, the
+/// store is free, so the trainer itself (standing in for a user in another terminal) can
+/// read the log and even commit, with a lock timeout far shorter than its run.
+#[test]
+fn the_store_is_free_while_an_external_trainer_runs() {
+    let d = data();
+    let root = d.path();
+    let script = "#!/bin/sh\nset -e\ncd \"$DATASET\"\n\
+                  \"$COLONY\" log -n 1 > \"$COLONY_RUN_DIR/log.txt\"\n\
+                  echo note > notes.txt\n\
+                  \"$COLONY\" add notes.txt > /dev/null\n\
+                  \"$COLONY\" commit -m 'written while training' > /dev/null\n";
+    let tools = tempfile::tempdir().unwrap();
+    let sp = tools.path().join("train.sh");
+    std::fs::write(&sp, script).unwrap();
+    let mut c = cmd(
+        root,
+        &[
+            "--json",
+            "train",
+            "main",
+            "--exec",
+            &format!("sh {}", sp.to_str().unwrap()),
+        ],
+    );
+    c.env("COLONY", bin())
+        .env("DATASET", root)
+        .env("COLONY_LOCK_TIMEOUT", "3");
+    let a = json_cmd(c);
+    assert_eq!(a["exit_code"], 0, "{a}");
+    assert_eq!(a["exec"]["artifacts"][0]["path"], "log.txt", "{a}");
+    let log = json(root, &["log"]);
+    assert_eq!(
+        log[0]["message"].as_str().unwrap().trim(),
+        "written while training",
+        "{log}"
+    );
+    // The run is recorded against the revision it trained on, not the new head.
+    let show = json(root, &["run", "show", a["run"].as_str().unwrap()]);
+    assert_eq!(
+        show["record"]["snapshot"]["commit"], log[1]["commit"],
+        "{show}"
+    );
+}
+
 #[test]
 fn verify_refuses_another_instruction_set_class() {
     let d = data();
@@ -372,11 +417,7 @@ fn runs_travel_with_push_fetch_and_clone() {
     // steps re-execute there to the same hashes.
     json(top.path(), &["clone", r.to_str().unwrap(), "c"]);
     let c = top.path().join("c");
-    let listed = json(&c, &["run", "list"]);
-    assert_eq!(listed[0]["id"], run.as_str(), "{listed}");
-    assert_eq!(listed[0]["record_hash"], trained["record_hash"], "{listed}");
-    let v = json(&c, &["run", "verify", &run]);
-    assert!(v["first_bad"].is_null(), "{v}");
+    assert_run_reproduces(&c, &trained);
     ok(&c, &["fsck"]);
 
     // A fetch brings every run the remote holds, including the side branch's.

@@ -55,8 +55,18 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the dataset containing `cwd`, with progress bars when appropriate.
     pub fn open(&self, access: colony_store::Access) -> Result<colony_store::Repo, CliError> {
+        Ok(self.open_in(&self.cwd, access)?)
+    }
+
+    /// Opens the dataset containing `dir` as [`Ctx::open`] does, for callers that open it
+    /// more than once (and want the store's error).
+    pub fn open_in(
+        &self,
+        dir: &std::path::Path,
+        access: colony_store::Access,
+    ) -> colony_store::Result<colony_store::Repo> {
         let quiet = self.quiet || self.json;
-        let mut repo = colony_store::Repo::discover(&self.cwd, access, &|holder| {
+        let mut repo = colony_store::Repo::discover(dir, access, &|holder| {
             if !quiet {
                 eprintln!("waiting for another colony process to finish ({holder}) …");
             }

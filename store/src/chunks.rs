@@ -9,7 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 
 use crate::Hash;
 use crate::error::{Result, StoreError};
@@ -34,7 +37,7 @@ pub struct Location {
 pub struct ChunkStore {
     dir: PathBuf,
     tmp: PathBuf,
-    db: Database,
+    db: IndexDb,
     open_files: Mutex<HashMap<Hash, Arc<ShardFile>>>,
 }
 
@@ -50,22 +53,74 @@ pub struct WriteStats {
 }
 
 impl ChunkStore {
-    /// Opens (creating if needed) the store whose shards live in `dir` and index in `index`.
+    /// Opens (creating if needed) the store whose shards live in `dir` and index in `index`,
+    /// for reading and writing. Only one process may hold it so; the store lock sees to that.
     pub fn open(dir: &Path, index: &Path) -> Result<ChunkStore> {
+        let db = retry_while_open(|| create_index(index))?;
+        ChunkStore::with_index(dir, IndexDb::Writable(db))
+    }
+
+    /// Opens the store for reading only. Any number of processes (and connections of one
+    /// `serve`) may hold it at once; none may write it meanwhile, which the store lock
+    /// guarantees. An index that is missing, or was left unclean by a killed writer, is
+    /// created or repaired first, briefly taking it for writing.
+    pub fn open_read_only(dir: &Path, index: &Path) -> Result<ChunkStore> {
+        let open = || {
+            Database::builder()
+                .set_cache_size(64 << 20)
+                .open_read_only(index)
+        };
+        let db = retry_while_open(|| match open() {
+            Err(DatabaseError::RepairAborted) => {
+                drop(create_index(index)?);
+                Ok(open()?)
+            }
+            Err(DatabaseError::Storage(redb::StorageError::Io(e)))
+                if e.kind() == std::io::ErrorKind::NotFound =>
+            {
+                drop(create_index(index)?);
+                Ok(open()?)
+            }
+            r => Ok(r?),
+        })?;
+        ChunkStore::with_index(dir, IndexDb::ReadOnly(db))
+    }
+
+    fn with_index(dir: &Path, db: IndexDb) -> Result<ChunkStore> {
         let tmp = dir.join("tmp");
-        std::fs::create_dir_all(&tmp)
-            .map_err(|e| StoreError::io(format!("create {}", tmp.display()), e))?;
-        let db = Database::builder().set_cache_size(64 << 20).create(index)?;
-        let txn = db.begin_write()?;
-        txn.open_table(RECORDS)?;
-        txn.open_table(SHARDS)?;
-        txn.commit()?;
+        if matches!(db, IndexDb::Writable(_)) || !tmp.is_dir() {
+            std::fs::create_dir_all(&tmp)
+                .map_err(|e| StoreError::io(format!("create {}", tmp.display()), e))?;
+        }
         Ok(ChunkStore {
             dir: dir.to_path_buf(),
             tmp,
             db,
             open_files: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether this handle may change the index.
+    pub fn is_writable(&self) -> bool {
+        matches!(self.db, IndexDb::Writable(_))
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction> {
+        Ok(match &self.db {
+            IndexDb::Writable(db) => db.begin_read()?,
+            IndexDb::ReadOnly(db) => db.begin_read()?,
+        })
+    }
+
+    fn begin_write(&self) -> Result<WriteTransaction> {
+        match &self.db {
+            IndexDb::Writable(db) => Ok(db.begin_write()?),
+            IndexDb::ReadOnly(_) => Err(StoreError::Index(
+                "the chunk index was opened read-only, so this command cannot add or drop \
+                 chunks (a bug: it should take the store for writing)"
+                    .into(),
+            )),
+        }
     }
 
     /// The shard directory.
@@ -75,7 +130,7 @@ impl ChunkStore {
 
     /// Where a record is, if the index knows it.
     pub fn locate(&self, hash: &Hash) -> Result<Option<Location>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(RECORDS)?;
         Ok(table.get(hash.0)?.map(|v| decode_location(&v.value())))
     }
@@ -87,7 +142,7 @@ impl ChunkStore {
 
     /// Which of `hashes` the index does not know (order kept).
     pub fn missing(&self, hashes: &[Hash]) -> Result<Vec<bool>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(RECORDS)?;
         hashes
             .iter()
@@ -119,7 +174,7 @@ impl ChunkStore {
 
     /// Every shard the index knows, with its size.
     pub fn indexed_shards(&self) -> Result<Vec<(Hash, u64)>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(SHARDS)?;
         let mut out = Vec::new();
         for item in table.iter()? {
@@ -154,13 +209,13 @@ impl ChunkStore {
 
     /// Number of records in the index.
     pub fn record_count(&self) -> Result<u64> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         Ok(txn.open_table(RECORDS)?.len()?)
     }
 
     /// Every (record hash, location) in the index, in hash order, passed to `f`.
     pub fn for_each_record(&self, mut f: impl FnMut(Hash, Location)) -> Result<()> {
-        let txn = self.db.begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(RECORDS)?;
         for item in table.iter()? {
             let (k, v) = item?;
@@ -172,7 +227,7 @@ impl ChunkStore {
     /// Records a sealed shard in the index, in one transaction. Records already indexed
     /// elsewhere keep their old location.
     pub fn index_shard(&self, shard: &SealedShard) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut records = txn.open_table(RECORDS)?;
             for e in &shard.entries {
@@ -188,7 +243,7 @@ impl ChunkStore {
 
     /// Points records at `shard` (used by repacking), replacing old locations.
     pub fn reindex_shard(&self, shard: &SealedShard) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut records = txn.open_table(RECORDS)?;
             for e in &shard.entries {
@@ -202,7 +257,7 @@ impl ChunkStore {
 
     /// Drops records and shards from the index (after a gc decided they are dead).
     pub fn forget(&self, records: &[Hash], shards: &[Hash]) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(RECORDS)?;
             for h in records {
@@ -249,6 +304,45 @@ impl ChunkStore {
         RecordSink {
             store: self,
             state: Mutex::new(SinkState::default()),
+        }
+    }
+}
+
+/// The redb index behind a [`ChunkStore`], held for writing or shared for reading.
+enum IndexDb {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+/// Creates or opens the index for writing, with its tables present.
+fn create_index(index: &Path) -> Result<Database, redb::Error> {
+    let db = Database::builder().set_cache_size(64 << 20).create(index)?;
+    let txn = db.begin_write()?;
+    txn.open_table(RECORDS)?;
+    txn.open_table(SHARDS)?;
+    txn.commit()?;
+    Ok(db)
+}
+
+/// Runs `open` until the index is not held by another handle, for as long as the store
+/// lock would wait. Handles of one kind never exclude each other for long: a reader that
+/// finds the index unclean holds it for writing only while redb repairs it.
+fn retry_while_open<T>(open: impl Fn() -> Result<T, redb::Error>) -> Result<T> {
+    let start = std::time::Instant::now();
+    let limit = crate::lock::timeout();
+    loop {
+        match open() {
+            Err(redb::Error::DatabaseAlreadyOpen) if start.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(redb::Error::DatabaseAlreadyOpen) => {
+                return Err(StoreError::Index(format!(
+                    "the chunk index stayed in use by another handle for {}s; \
+                     is a colony process stuck? (set COLONY_LOCK_TIMEOUT to wait longer)",
+                    limit.as_secs()
+                )));
+            }
+            r => return Ok(r?),
         }
     }
 }
@@ -496,5 +590,46 @@ mod tests {
         std::fs::write(&p, bytes).unwrap();
         let err = store.read(&Hash::of(&a), "chunk").unwrap_err().to_string();
         assert!(err.contains(&id.to_hex()), "{err}");
+    }
+
+    /// Readers share the index (two `serve` connections, `serve` beside a local `diff`);
+    /// a writer waits until they are gone; a reader finds a missing index empty.
+    #[test]
+    fn readers_share_the_index_and_a_writer_waits_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shards, idx) = (dir.path().join("shards"), dir.path().join("idx"));
+        let empty = ChunkStore::open_read_only(&shards, &idx).unwrap();
+        assert_eq!(empty.record_count().unwrap(), 0);
+        assert!(!empty.is_writable());
+        drop(empty);
+        let a = vec![3u8; 20_000];
+        {
+            let store = ChunkStore::open(&shards, &idx).unwrap();
+            let sink = store.sink();
+            sink.put(vec![prepare(Hash::of(&a), EntryKind::Chunk, &a, 3)])
+                .unwrap();
+            sink.finish().unwrap();
+        }
+        let r1 = ChunkStore::open_read_only(&shards, &idx).unwrap();
+        let r2 = ChunkStore::open_read_only(&shards, &idx).unwrap();
+        assert_eq!(r1.read(&Hash::of(&a), "chunk").unwrap(), a);
+        assert_eq!(r2.read(&Hash::of(&a), "chunk").unwrap(), a);
+        let sink = r1.sink();
+        let b = vec![4u8; 1000];
+        sink.put(vec![prepare(Hash::of(&b), EntryKind::Chunk, &b, 3)])
+            .unwrap();
+        let err = sink.finish().unwrap_err().to_string();
+        assert!(err.contains("read-only"), "{err}");
+        let writer = std::thread::spawn({
+            let (shards, idx) = (shards.clone(), idx.clone());
+            move || ChunkStore::open(&shards, &idx).map(|s| s.is_writable())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !writer.is_finished(),
+            "a writer opened the index beside two readers"
+        );
+        drop((r1, r2));
+        assert!(writer.join().unwrap().unwrap());
     }
 }

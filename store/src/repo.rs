@@ -44,6 +44,7 @@ pub struct Repo {
     config: Config,
     chunks: OnceLock<ChunkStore>,
     progress: Arc<dyn Progress>,
+    access: Access,
     _lock: StoreLock,
 }
 
@@ -120,6 +121,7 @@ impl Repo {
             config,
             chunks: OnceLock::new(),
             progress: Arc::new(NoProgress),
+            access,
             _lock: lock,
         })
     }
@@ -159,15 +161,22 @@ impl Repo {
         &mut self.config
     }
 
-    /// The chunk store, opened on first use.
+    /// How this handle holds the store.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// The chunk store, opened on first use: shared with other readers when this handle
+    /// only reads, so that `serve` answers many peers while a local `cat` or `diff` runs.
     pub fn chunks(&self) -> Result<&ChunkStore> {
         if let Some(c) = self.chunks.get() {
             return Ok(c);
         }
-        let c = ChunkStore::open(
-            &self.colony.join("shards"),
-            &self.colony.join("chunks.redb"),
-        )?;
+        let (shards, index) = (self.colony.join("shards"), self.colony.join("chunks.redb"));
+        let c = match self.access {
+            Access::Write => ChunkStore::open(&shards, &index)?,
+            Access::Read => ChunkStore::open_read_only(&shards, &index)?,
+        };
         Ok(self.chunks.get_or_init(|| c))
     }
 

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use colony_store::FileEntry;
 use colony_store::snapshot::snapshot_root;
-use colony_store::{FileEntry, Repo};
 
+use crate::access::StoreAccess;
 use crate::error::{Result, TrainError};
 use crate::record::{FORMAT, RunRecord, SnapshotRef, store_bytes, write_record};
 
@@ -180,9 +181,12 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
 }
 
 /// Pins `opts.rev`, materialises it read-only, runs the command, stores its artifacts
-/// and the record. The command's failure is recorded, not an error.
-pub fn exec_run(repo: &Repo, opts: &ExecOptions) -> Result<ExecReport> {
+/// and the record. The command's failure is recorded, not an error. With
+/// [`StoreAccess::Reopen`] the store is not held while the command runs.
+pub fn exec_run<'a>(store: impl Into<StoreAccess<'a>>, opts: &ExecOptions) -> Result<ExecReport> {
+    let store = store.into();
     let argv = split_command(&opts.command)?;
+    let repo = store.take()?;
     let commit = repo.resolve(&opts.rev)?;
     repo.pin(&commit.to_string(), None)?;
     let snapshot = repo.snapshot_of(commit)?;
@@ -212,12 +216,18 @@ pub fn exec_run(repo: &Repo, opts: &ExecOptions) -> Result<ExecReport> {
     let out_dir = work.join("out");
     std::fs::create_dir_all(&snap_dir).map_err(io("create", &snap_dir))?;
     std::fs::create_dir_all(&out_dir).map_err(io("create", &out_dir))?;
+    let mut repo = Some(repo);
     let result = (|| -> Result<ExecReport> {
-        let store = repo.chunks()?;
-        for (path, e) in &snapshot {
-            colony_store::worktree::materialize(&snap_dir, store, path, e)?;
+        {
+            let repo = repo.as_ref().expect("held until the command starts");
+            let store = repo.chunks()?;
+            for (path, e) in &snapshot {
+                colony_store::worktree::materialize(&snap_dir, store, path, e)?;
+            }
         }
         set_readonly(&snap_dir, true)?;
+        // The pin keeps the snapshot; the materialised copy is the command's own.
+        repo = None;
         let status = std::process::Command::new(&argv[0])
             .args(&argv[1..])
             .current_dir(&opts.cwd)
@@ -227,13 +237,14 @@ pub fn exec_run(repo: &Repo, opts: &ExecOptions) -> Result<ExecReport> {
             .env("COLONY_SEED", opts.seed.to_string())
             .status()
             .map_err(|e| TrainError::io(format!("run `{}`", argv[0]), e))?;
+        let repo = store.take()?;
         let mut files: BTreeMap<String, FileEntry> = BTreeMap::new();
         let mut artifacts = Vec::new();
         let mut found = Vec::new();
         walk(&out_dir, "", &mut found)?;
         for (rel, full) in found {
             let bytes = std::fs::read(&full).map_err(io("read", &full))?;
-            let e = store_bytes(repo, &bytes)?;
+            let e = store_bytes(&repo, &bytes)?;
             artifacts.push(Artifact {
                 path: rel.clone(),
                 hash: e.hash.to_string(),
@@ -265,7 +276,7 @@ pub fn exec_run(repo: &Repo, opts: &ExecOptions) -> Result<ExecReport> {
             final_weights: None,
             exec: Some(exec.clone()),
         };
-        let (id, c) = write_record(repo, &record, &files, None)?;
+        let (id, c) = write_record(&repo, &record, &files, None)?;
         Ok(ExecReport {
             run: id,
             commit: c.to_string(),

@@ -16,7 +16,10 @@
 //!   diverge.
 //! - [`exec`] hands a read-only materialised snapshot to any external command and records
 //!   the command, the hashes of the scripts it names, its exit status and its artifacts.
+//! - A run holds the store for writing only while it pins, loads and stores
+//!   ([`StoreAccess`]), so other commands on the dataset go on while it trains.
 
+pub mod access;
 pub mod data;
 mod data_tables;
 pub mod error;
@@ -31,6 +34,7 @@ pub mod state;
 pub mod train;
 pub mod verify;
 
+pub use access::StoreAccess;
 pub use error::{Result, TrainError};
 pub use exec::{ExecOptions, ExecReport, exec_run};
 pub use model::ModelKind;

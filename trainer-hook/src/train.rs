@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use colony_store::ingest::ingest_bytes;
 use colony_store::snapshot::snapshot_root;
-use colony_store::{FileEntry, Mode, Repo};
+use colony_store::{FileEntry, Mode};
 
+use crate::access::StoreAccess;
 use crate::data::DataSpec;
 use crate::error::{Result, TrainError};
 use crate::model::ModelKind;
@@ -90,15 +91,21 @@ impl TrainOptions {
 }
 
 /// Pins `opts.rev` (checking every byte of it is here), trains, and stores the record.
-pub fn train(repo: &Repo, opts: &TrainOptions) -> Result<TrainReport> {
+/// With [`StoreAccess::Reopen`] the store is held only while the snapshot is pinned and
+/// loaded and while the checkpoints and record are stored, not while steps run.
+pub fn train<'a>(store: impl Into<StoreAccess<'a>>, opts: &TrainOptions) -> Result<TrainReport> {
+    let store = store.into();
     let started = Instant::now();
     if opts.steps == 0 {
         return Err(TrainError::Config("--steps must be at least 1".into()));
     }
+    let repo = store.take()?;
     let commit = repo.resolve(&opts.rev)?;
     repo.pin(&commit.to_string(), None)?;
     let snapshot = repo.snapshot_of(commit)?;
-    let mut s = Session::new(repo, &snapshot, &opts.config())?;
+    let mut s = Session::new(&repo, &snapshot, &opts.config())?;
+    let progress = repo.progress();
+    drop(repo);
     let record = RunRecord {
         format: FORMAT.into(),
         kind: "builtin".into(),
@@ -122,7 +129,16 @@ pub fn train(repo: &Repo, opts: &TrainOptions) -> Result<TrainReport> {
         let h0 = chain(&[0; 32], &s.state_hash()?);
         rec.chain.push(hex::encode(h0));
     }
-    run_steps(repo, &mut s, &mut rec, &mut files, 1, opts.record, started)
+    run_steps(
+        store,
+        progress,
+        &mut s,
+        &mut rec,
+        &mut files,
+        1,
+        opts.record,
+        started,
+    )
 }
 
 /// The trainer identity recorded.
@@ -137,9 +153,16 @@ pub fn trainer_id() -> TrainerId {
 /// Continues run `run` from its checkpoint at `at` (default: its last) up to `steps`
 /// (default: the recorded step count), recording into a new run. Resuming an honest run
 /// to the same step count reproduces it exactly (same record, same id).
-pub fn resume(repo: &Repo, run: &str, at: Option<u64>, steps: Option<u64>) -> Result<TrainReport> {
+pub fn resume<'a>(
+    store: impl Into<StoreAccess<'a>>,
+    run: &str,
+    at: Option<u64>,
+    steps: Option<u64>,
+) -> Result<TrainReport> {
+    let store = store.into();
     let started = Instant::now();
-    let old = read_run(repo, run)?;
+    let repo = store.take()?;
+    let old = read_run(&repo, run)?;
     let cfg = old
         .record
         .config
@@ -180,8 +203,10 @@ pub fn resume(repo: &Repo, run: &str, at: Option<u64>, steps: Option<u64>) -> Re
             ck.step, cfg.steps
         )));
     }
-    let mut s = Session::new(repo, &snapshot, &cfg)?;
-    let bytes = read_checkpoint(repo, &old, &ck.path)?;
+    let mut s = Session::new(&repo, &snapshot, &cfg)?;
+    let bytes = read_checkpoint(&repo, &old, &ck.path)?;
+    let progress = repo.progress();
+    drop(repo);
     let (step, state) = s.load(&bytes)?;
     let k = step as usize;
     if step != ck.step || hex::encode(state) != ck.state {
@@ -202,13 +227,67 @@ pub fn resume(repo: &Repo, run: &str, at: Option<u64>, steps: Option<u64>) -> Re
         .filter(|(p, _)| rec.checkpoints.iter().any(|c| &c.path == *p))
         .map(|(p, e)| (p.clone(), e.clone()))
         .collect();
-    run_steps(repo, &mut s, &mut rec, &mut files, step + 1, true, started)
+    run_steps(
+        store,
+        progress,
+        &mut s,
+        &mut rec,
+        &mut files,
+        step + 1,
+        true,
+        started,
+    )
+}
+
+/// Checkpoints taken but not yet in the store.
+#[derive(Default)]
+struct PendingCheckpoints {
+    items: Vec<(String, Vec<u8>)>,
+    bytes: usize,
+}
+
+/// How many checkpoint bytes a run that does not hold the store keeps in memory before
+/// it takes the store briefly to write them.
+const PENDING_LIMIT: usize = 256 << 20;
+
+impl PendingCheckpoints {
+    /// Writes the pending checkpoints into the store, recording their entries in `files`.
+    fn flush(
+        &mut self,
+        repo: &colony_store::Repo,
+        files: &mut BTreeMap<String, FileEntry>,
+    ) -> Result<()> {
+        if self.items.is_empty() {
+            return Ok(());
+        }
+        let store = repo.chunks()?;
+        let sink = store.sink();
+        let level = repo.config().compression_level()?;
+        for (path, bytes) in self.items.drain(..) {
+            let got = ingest_bytes(&bytes, &sink, level)?;
+            files.insert(
+                path,
+                FileEntry {
+                    mode: Mode::File,
+                    size: got.size,
+                    hash: got.hash,
+                    manifest: got.manifest,
+                    target: None,
+                },
+            );
+        }
+        sink.finish()?;
+        self.bytes = 0;
+        Ok(())
+    }
 }
 
 /// Runs steps `from..=cfg.steps`, hashing, chaining and checkpointing when `record`,
 /// then stores the record.
+#[allow(clippy::too_many_arguments)]
 fn run_steps(
-    repo: &Repo,
+    store: StoreAccess<'_>,
+    progress: std::sync::Arc<dyn colony_store::Progress>,
     s: &mut Session,
     rec: &mut RunRecord,
     files: &mut BTreeMap<String, FileEntry>,
@@ -218,10 +297,13 @@ fn run_steps(
 ) -> Result<TrainReport> {
     let steps = s.cfg.steps;
     let every = s.cfg.checkpoint_every;
-    let store = repo.chunks()?;
-    let sink = store.sink();
-    let level = repo.config().compression_level()?;
-    let progress = repo.progress();
+    // A caller that holds the store gets each checkpoint written as it is taken; one that
+    // lets others use the store meanwhile gets them written in a few short visits.
+    let held = match store {
+        StoreAccess::Held(r) => Some(r),
+        StoreAccess::Reopen(_) => None,
+    };
+    let mut pending = PendingCheckpoints::default();
     progress.begin("training", Some(steps + 1 - from));
     let loop_start = Instant::now();
     let mut first_step_s = 0.0;
@@ -247,18 +329,14 @@ fn run_steps(
             let t = Instant::now();
             let state = if (every > 0 && step % every == 0) || step == steps {
                 let (bytes, state) = s.checkpoint(step)?;
-                let got = ingest_bytes(&bytes, &sink, level)?;
                 let path = format!("checkpoints/step-{step:08}.ckpt");
-                files.insert(
-                    path.clone(),
-                    FileEntry {
-                        mode: Mode::File,
-                        size: got.size,
-                        hash: got.hash,
-                        manifest: got.manifest,
-                        target: None,
-                    },
-                );
+                pending.bytes += bytes.len();
+                pending.items.push((path.clone(), bytes));
+                if let Some(r) = held {
+                    pending.flush(r, files)?;
+                } else if pending.bytes >= PENDING_LIMIT {
+                    pending.flush(&*store.take()?, files)?;
+                }
                 rec.checkpoints.push(Checkpoint {
                     step,
                     path,
@@ -278,7 +356,12 @@ fn run_steps(
     let loop_s = loop_start.elapsed().as_secs_f64();
     rec.chain.extend(links.iter().map(hex::encode));
     progress.end();
-    sink.finish()?;
+    let repo = if record { Some(store.take()?) } else { None };
+    if let Some(r) = &repo {
+        let t = Instant::now();
+        pending.flush(r, files)?;
+        recording += t.elapsed();
+    }
     let weights = hex::encode(s.weights_hash()?);
     rec.final_weights = Some(weights.clone());
     let taken = steps + 1 - from;
@@ -296,8 +379,8 @@ fn run_steps(
         steps_per_s: taken as f64 / loop_s.max(1e-9),
         record_overhead: recording.as_secs_f64() / loop_s.max(1e-9),
     };
-    if record {
-        let (id, commit) = write_record(repo, rec, files, None)?;
+    if let Some(repo) = repo {
+        let (id, commit) = write_record(&repo, rec, files, None)?;
         report.run = id;
         report.commit = commit.to_string();
         report.record_hash = hex::encode(rec.hash());

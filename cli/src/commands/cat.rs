@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
         CliError::new(format!("`{}` is not REV:PATH", args.spec))
             .hint("e.g. colony cat HEAD:data/a.csv")
     })?;
-    let repo = ctx.open(Access::Write)?;
+    let repo = ctx.open(Access::Read)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     repo.cat(if rev.is_empty() { "HEAD" } else { rev }, path, &mut out)?;

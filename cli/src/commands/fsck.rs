@@ -11,7 +11,7 @@ use crate::{CliError, Ctx, output};
 pub struct Args {}
 
 pub fn run(ctx: &Ctx, _args: Args) -> Result<i32, CliError> {
-    let repo = ctx.open(Access::Write)?;
+    let repo = ctx.open(Access::Read)?;
     let r = repo.fsck()?;
     if ctx.json {
         output::json(&r);

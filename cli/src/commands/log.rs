@@ -16,8 +16,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
-    let repo = ctx.open(colony_store::Access::Read)?;
-    let _ = Access::Read;
+    let repo = ctx.open(Access::Read)?;
     let commits = repo.log(args.rev.as_deref(), args.max_count)?;
     if ctx.json {
         output::json(&commits);

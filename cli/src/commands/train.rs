@@ -1,6 +1,6 @@
 use colony_store::Access;
 use colony_trainer_hook::data::DataSpec;
-use colony_trainer_hook::{ExecOptions, ModelKind, TrainOptions, TrainReport};
+use colony_trainer_hook::{ExecOptions, ModelKind, StoreAccess, TrainOptions, TrainReport};
 
 use crate::{CliError, Ctx, output};
 
@@ -29,6 +29,10 @@ use crate::{CliError, Ctx, output};
 /// the record names the command, the BLAKE3 of every argument that is a file, the exit
 /// status and the files written to COLONY_RUN_DIR (stored in the run). colony exits with
 /// the command's status.
+///
+/// The dataset stays usable while a run trains: the store is taken only to pin and load
+/// the revision and to store checkpoints and the record, so `status`, `log`, `commit` or
+/// a `serve` go on meanwhile (the pin keeps the revision's data).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The revision to train on.
@@ -108,7 +112,11 @@ fn render(ctx: &Ctx, r: &TrainReport) {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
-    let repo = ctx.open(Access::Write)?;
+    // The store is taken for the short parts of a run only (pinning and loading the
+    // snapshot, storing checkpoints and the record), so other commands go on meanwhile.
+    let root = ctx.open(Access::Read)?.root().to_path_buf();
+    let open = || ctx.open_in(&root, Access::Write);
+    let repo = StoreAccess::Reopen(&open);
     if let Some(spec) = &args.resume {
         let (run, at) = match spec.split_once('@') {
             Some((r, s)) => (
@@ -119,14 +127,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
             ),
             None => (spec.as_str(), None),
         };
-        let r = colony_trainer_hook::train::resume(&repo, run, at, args.steps)?;
+        let r = colony_trainer_hook::train::resume(repo, run, at, args.steps)?;
         render(ctx, &r);
         return Ok(0);
     }
     let rev = args.rev.clone().expect("clap requires REV");
     if let Some(cmd) = &args.exec {
         let r = colony_trainer_hook::exec_run(
-            &repo,
+            repo,
             &ExecOptions {
                 rev,
                 command: cmd.clone(),
@@ -170,7 +178,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
         },
         record: !args.no_record,
     };
-    let r = colony_trainer_hook::train(&repo, &opts)?;
+    let r = colony_trainer_hook::train(repo, &opts)?;
     render(ctx, &r);
     Ok(0)
 }

@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
-    let repo = ctx.open(Access::Write)?;
+    let repo = ctx.open(Access::Read)?;
     let r = repo.verify(args.rev.as_deref())?;
     if ctx.json {
         output::json(&r);

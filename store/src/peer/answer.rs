@@ -10,7 +10,7 @@ use bao_tree::io::outboard::PostOrderMemOutboard;
 use bao_tree::{BaoTree, ChunkNum, ChunkRanges};
 use gix::ObjectId;
 
-use super::protocol::{BLOCK_SIZE, GROUP_BYTES, Request, Response, kind_code, write_frame};
+use super::protocol::{BLOCK_SIZE, GROUP_BYTES, RUNS, Request, Response, kind_code, write_frame};
 use crate::Hash;
 use crate::error::{Result, StoreError};
 pub use crate::ops::sparse::{glob_matches, snapshot_shards};
@@ -83,6 +83,11 @@ impl Answerer<'_> {
                     h.list_refs("refs/pins/")?
                         .into_iter()
                         .map(|(n, id)| (format!("pins/{n}"), id.to_string())),
+                );
+                refs.extend(
+                    crate::ops::runs::list_runs(h)?
+                        .into_iter()
+                        .map(|(n, id)| (format!("{RUNS}{n}"), id.to_string())),
                 );
                 write_frame(w, &Response::Refs(refs)).map_err(io)?;
             }

@@ -89,7 +89,11 @@ impl Repo {
         let id = self.resolve(rev)?;
         let name = name.map_or_else(|| id.to_string(), str::to_string);
         let peer = self.peer_remote(remote)?;
-        match peer.send_commit(self, id, None, false, Some(&name))? {
+        let to = super::receive::Target {
+            pin: Some(&name),
+            ..Default::default()
+        };
+        match peer.send_commit(self, id, to)? {
             Response::Received { shards, bytes, .. } => Ok(PeerPin {
                 remote: remote.to_string(),
                 commit: id.to_string(),

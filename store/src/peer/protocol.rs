@@ -37,10 +37,14 @@ pub const BLOCK_SIZE: bao_tree::BlockSize = bao_tree::BlockSize::from_chunk_log(
 /// Bytes in one chunk group.
 pub const GROUP_BYTES: u64 = 16 * 1024;
 
+/// How run records are named in the answer to [`Request::Refs`]: `runs/NAME`.
+pub const RUNS: &str = "runs/";
+
 /// What one peer asks another.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum Request {
-    /// The branches (`refs/heads/`), and pins as `pins/NAME`.
+    /// The branches (`refs/heads/`), pins as `pins/NAME` and run records as
+    /// `runs/NAME`.
     Refs,
     /// Every shard held, with its size.
     Shards,
@@ -77,6 +81,9 @@ pub enum Request {
         force: bool,
         /// The pin to create (`refs/pins/NAME`), if any.
         pin: Option<String>,
+        /// The run record to add (`refs/runs/NAME`, where absent), if any.
+        #[serde(default)]
+        run: Option<String>,
     },
     /// Drop the pins on a revision (pin name or commit). Only for allowed peers.
     Unpin {
@@ -113,6 +120,9 @@ pub enum Response {
         bytes: u64,
         /// Whether there was nothing to do.
         up_to_date: bool,
+        /// Run records added (0 or 1).
+        #[serde(default)]
+        runs_new: usize,
     },
     /// Pins removed.
     Unpinned(Vec<String>),

@@ -14,7 +14,7 @@ use super::answer::{Answerer, Outboards};
 use super::link::Link;
 use super::node::{EndpointOptions, bind, load_or_create_key, runtime, ticket_of};
 use super::protocol::{Request, Response, SyncRecv, SyncSend, read_frame, write_frame};
-use super::receive::take_commit;
+use super::receive::{Target, take_commit};
 use super::ticket::Ticket;
 use crate::error::{Result, StoreError};
 use crate::repo::{Access, Repo};
@@ -201,6 +201,7 @@ fn write_answer(
             branch,
             force,
             pin,
+            run,
         } => {
             let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|_| {
                 StoreError::MalformedHistory {
@@ -209,7 +210,17 @@ fn write_answer(
                 }
             })?;
             let link = Link::new(rt.clone(), conn.clone(), &format!("peer {peer}"));
-            let t = take_commit(&repo, &link, id, branch.as_deref(), *force, pin.as_deref())?;
+            let t = take_commit(
+                &repo,
+                &link,
+                id,
+                Target {
+                    branch: branch.as_deref(),
+                    force: *force,
+                    pin: pin.as_deref(),
+                    run: run.as_deref(),
+                },
+            )?;
             write_frame(
                 w,
                 &Response::Received {
@@ -218,6 +229,7 @@ fn write_answer(
                     shards: t.took.shards,
                     bytes: t.took.bytes,
                     up_to_date: t.up_to_date,
+                    runs_new: t.runs_new,
                 },
             )
             .map_err(io)

@@ -97,18 +97,32 @@ pub struct Taken {
     pub took: Took,
     /// Whether everything was already here.
     pub up_to_date: bool,
+    /// Run records added (0 or 1).
+    pub runs_new: usize,
+}
+
+/// Where a commit taken from a peer goes: any of a branch, a pin and a run record.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Target<'a> {
+    /// The branch to move (`refs/heads/NAME`).
+    pub branch: Option<&'a str>,
+    /// Move the branch even when it is not a fast-forward.
+    pub force: bool,
+    /// The pin to set (`refs/pins/NAME`).
+    pub pin: Option<&'a str>,
+    /// The run record to add where absent (`refs/runs/NAME`).
+    pub run: Option<&'a str>,
 }
 
 /// Takes `commit` from the peer behind `link` (its snapshot's shards, then its history),
 /// then moves `branch` (fast-forward only unless `force`) and/or creates pin `pin`.
-pub fn take_commit(
-    repo: &Repo,
-    link: &Link,
-    commit: ObjectId,
-    branch: Option<&str>,
-    force: bool,
-    pin: Option<&str>,
-) -> Result<Taken> {
+pub fn take_commit(repo: &Repo, link: &Link, commit: ObjectId, to: Target<'_>) -> Result<Taken> {
+    let Target {
+        branch,
+        force,
+        pin,
+        run,
+    } = to;
     let mut out = Taken::default();
     let full = branch.map(|b| format!("refs/heads/{b}"));
     if let Some(f) = &full {
@@ -117,6 +131,9 @@ pub fn take_commit(
     }
     if let Some(p) = pin {
         crate::history::validate_ref_name(&format!("refs/pins/{p}"))?;
+    }
+    if let Some(r) = run {
+        crate::history::validate_ref_name(&format!("{}{r}", crate::ops::runs::RUNS_PREFIX))?;
     }
     let have_commit = repo.history().repo().has_object(commit);
     if out.old == Some(commit) && pin.is_none() {
@@ -157,6 +174,9 @@ pub fn take_commit(
     }
     if let Some(p) = pin {
         repo.history().set_ref(&format!("refs/pins/{p}"), commit)?;
+    }
+    if let Some(r) = run {
+        out.runs_new = crate::ops::runs::adopt_runs(repo.history(), &[(r.to_string(), commit)])?;
     }
     Ok(out)
 }

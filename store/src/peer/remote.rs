@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 use iroh::{Endpoint, SecretKey};
@@ -12,7 +12,8 @@ use tokio::runtime::Runtime;
 use super::answer::{Answerer, Outboards};
 use super::link::Link;
 use super::node::{EndpointOptions, bind, load_or_create_key, runtime};
-use super::protocol::{ALPN, Request, Response, SyncRecv, SyncSend, read_frame, write_frame};
+use super::protocol::{ALPN, RUNS, Request, Response, SyncRecv, SyncSend, read_frame, write_frame};
+use super::receive::Target;
 use super::ticket::Ticket;
 use crate::Hash;
 use crate::error::{Result, StoreError};
@@ -23,6 +24,15 @@ use crate::repo::Repo;
 
 /// How long to wait for a peer to answer a connection attempt.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a peer that did not answer is skipped by every remote of this process.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(120);
+
+/// Peers (by node id) that did not answer a dial lately, and why. One command opens
+/// several remotes over the same tickets (a clone lists refs, fetches history, then
+/// shards), and each would otherwise wait [`CONNECT_TIMEOUT`] for the same dead peer.
+static UNREACHABLE: LazyLock<Mutex<HashMap<String, (Instant, String)>>> =
+    LazyLock::new(Mutex::default);
 
 /// Narrows what a peer remote offers to fetch.
 #[derive(Clone, Debug, Default)]
@@ -113,39 +123,43 @@ impl PeerRemote {
         if let Some(l) = self.links.lock().expect("links").get(&i) {
             return Ok(l.clone());
         }
-        if let Some(why) = self.dead.lock().expect("dead").get(&i) {
+        let t = &self.tickets[i];
+        let lately = UNREACHABLE
+            .lock()
+            .expect("unreachable peers")
+            .get(&t.id.to_string())
+            .filter(|(when, _)| when.elapsed() < UNREACHABLE_FOR)
+            .map(|(_, why)| why.clone());
+        if let Some(why) = self.dead.lock().expect("dead").get(&i).cloned().or(lately) {
             return Err(StoreError::Remote {
                 remote: self.name.clone(),
-                why: why.clone(),
+                why,
             });
         }
         let ep = self.endpoint()?;
-        let t = &self.tickets[i];
-        let conn = self
-            .rt
-            .block_on(async {
-                tokio::time::timeout(CONNECT_TIMEOUT, ep.connect(t.to_addr(), ALPN)).await
-            })
-            .map_err(|_| StoreError::Remote {
-                remote: self.name.clone(),
-                why: format!("peer {} did not answer within {CONNECT_TIMEOUT:?}", t.id),
-            })?
-            .map_err(|e| StoreError::Remote {
-                remote: self.name.clone(),
-                why: format!("could not connect to peer {}: {e}", t.id),
-            });
-        let conn = match conn {
-            Ok(c) => c,
-            Err(e) => {
-                if let StoreError::Remote { why, .. } = &e {
-                    self.dead.lock().expect("dead").insert(i, why.clone());
-                }
-                return Err(e);
+        let dialled = self.rt.block_on(async {
+            tokio::time::timeout(CONNECT_TIMEOUT, ep.connect(t.to_addr(), ALPN)).await
+        });
+        let why = match dialled {
+            Ok(Ok(conn)) => {
+                let link = Arc::new(Link::new(self.rt.handle().clone(), conn, &self.name));
+                self.links.lock().expect("links").insert(i, link.clone());
+                return Ok(link);
             }
+            Ok(Err(e)) => format!("could not connect to peer {}: {e}", t.id),
+            Err(_) => format!("peer {} did not answer within {CONNECT_TIMEOUT:?}", t.id),
         };
-        let link = Arc::new(Link::new(self.rt.handle().clone(), conn, &self.name));
-        self.links.lock().expect("links").insert(i, link.clone());
-        Ok(link)
+        // Remembered whether the peer refused or never answered: every later request of
+        // this command (and of other remotes over the same peer) would wait for it again.
+        self.dead.lock().expect("dead").insert(i, why.clone());
+        UNREACHABLE
+            .lock()
+            .expect("unreachable peers")
+            .insert(t.id.to_string(), (Instant::now(), why.clone()));
+        Err(StoreError::Remote {
+            remote: self.name.clone(),
+            why,
+        })
     }
 
     /// Runs `f` against each peer in turn until one succeeds; the error lists every
@@ -174,22 +188,28 @@ impl PeerRemote {
         })
     }
 
+    /// This remote as seen by `local`'s node: pushing and pinning need its node key,
+    /// since the peer checks who asks.
+    fn as_me(&self, local: &Repo) -> Result<PeerRemote> {
+        let tickets = self
+            .tickets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        PeerRemote::open_for(&self.name, &tickets, local.colony_dir())
+    }
+
     /// Asks the peer to take `commit` from this dataset (moving `branch` and/or
     /// pinning it as `pin`), answering its requests for history and shards over the
     /// same connection until it is done.
-    pub fn send_commit(
-        &self,
-        local: &Repo,
-        commit: ObjectId,
-        branch: Option<&str>,
-        force: bool,
-        pin: Option<&str>,
-    ) -> Result<Response> {
+    pub fn send_commit(&self, local: &Repo, commit: ObjectId, to: Target<'_>) -> Result<Response> {
         let req = Request::Receive {
             commit: commit.to_string(),
-            branch: branch.map(str::to_string),
-            force,
-            pin: pin.map(str::to_string),
+            branch: to.branch.map(str::to_string),
+            force: to.force,
+            pin: to.pin.map(str::to_string),
+            run: to.run.map(str::to_string),
         };
         self.first(|link| self.converse(local, link, &req))
     }
@@ -310,7 +330,36 @@ impl Remote for PeerRemote {
     }
 
     fn list_refs(&self) -> Result<Vec<(String, ObjectId)>> {
-        self.first(|l| l.refs())
+        let mut refs = self.first(|l| l.refs())?;
+        refs.retain(|(n, _)| !n.starts_with(RUNS));
+        Ok(refs)
+    }
+
+    fn list_runs(&self) -> Result<Vec<(String, ObjectId)>> {
+        let refs = self.first(|l| l.refs())?;
+        Ok(refs
+            .into_iter()
+            .filter_map(|(n, id)| Some((n.strip_prefix(RUNS)?.to_string(), id)))
+            .collect())
+    }
+
+    fn push_runs(&self, local: &Repo, runs: &[(String, ObjectId)]) -> Result<Option<usize>> {
+        let there = self.list_runs()?;
+        let me = self.as_me(local)?;
+        let mut new = 0;
+        for (name, commit) in runs {
+            if there.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            let to = Target {
+                run: Some(name),
+                ..Target::default()
+            };
+            if let Response::Received { runs_new, .. } = me.send_commit(local, *commit, to)? {
+                new += runs_new;
+            }
+        }
+        Ok(Some(new))
     }
 
     fn fetch_objects(&self, into: &History, tips: &[ObjectId], haves: &[ObjectId]) -> Result<u64> {
@@ -362,24 +411,22 @@ impl Remote for PeerRemote {
         commit: ObjectId,
         force: bool,
     ) -> Result<PushReport> {
-        // Pushing needs this dataset's node key: the peer checks who asks.
-        let me = PeerRemote::open_for(
-            &self.name,
-            &self
-                .tickets
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            local.colony_dir(),
+        let r = self.as_me(local)?.send_commit(
+            local,
+            commit,
+            Target {
+                branch: Some(branch),
+                force,
+                ..Target::default()
+            },
         )?;
-        let r = me.send_commit(local, commit, Some(branch), force, None)?;
         let Response::Received {
             old,
             objects,
             shards,
             bytes,
             up_to_date,
+            ..
         } = r
         else {
             return Err(StoreError::Remote {
