@@ -196,6 +196,14 @@ fn a_lying_peer_is_caught_and_an_honest_one_completes_the_fetch() {
     ok(b.path(), &["fsck"]);
 }
 
+/// Bytes of the shards that landed in the dataset at `dir`.
+fn shard_bytes(dir: &Path) -> u64 {
+    shard_files(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
 /// Bytes of partial shards (`partial-*`) in `tmp`.
 fn partial_bytes(tmp: &Path) -> u64 {
     std::fs::read_dir(tmp)
@@ -230,10 +238,7 @@ fn kill_halfway(mut child: Child, tmp: &Path) {
 
 /// Bytes of the shards that landed in the dataset at `dir` and of its partial shards.
 fn landed_and_partial(dir: &Path) -> (u64, u64) {
-    let landed = shard_files(dir)
-        .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
+    let landed = shard_bytes(dir);
     let partial = std::fs::read_dir(dir.join(".colony/shards/tmp"))
         .unwrap()
         .flatten()
@@ -247,10 +252,7 @@ fn a_killed_fetch_resumes_and_moves_only_the_missing_part() {
     // Two shards (64 MiB and the rest).
     let a = origin(&[100 << 20]);
     let server = Server::start(a.path(), &[], &[]);
-    let total: u64 = shard_files(a.path())
-        .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
+    let total = shard_bytes(a.path());
     let b = dataset();
     ok(b.path(), &["remote", "add", "origin", &server.ticket]);
     let child = cmd(b.path(), &["fetch", "origin", "--quiet"])
@@ -314,10 +316,7 @@ fn one_node_serves_two_clones_at_once() {
 fn a_killed_clone_resumes_and_moves_only_the_missing_part() {
     let a = origin(&[100 << 20]);
     let server = Server::start(a.path(), &[], &[]);
-    let total: u64 = shard_files(a.path())
-        .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
+    let total = shard_bytes(a.path());
     let top = tempfile::tempdir().unwrap();
     let child = cmd(top.path(), &["clone", &server.ticket, "c", "--quiet"])
         .stdout(Stdio::null())
