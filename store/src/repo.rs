@@ -234,3 +234,26 @@ impl Repo {
         Ok(ix)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two read handles (two `serve` connections, `serve` beside a local `cat`) use the
+    /// chunk index at the same time; a write handle comes after them.
+    #[test]
+    fn read_handles_share_the_chunk_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path(), &InitOptions::default()).unwrap();
+        repo.chunks().unwrap();
+        drop(repo);
+        let a = Repo::open(dir.path(), Access::Read, &|_| {}).unwrap();
+        let b = Repo::open(dir.path(), Access::Read, &|_| {}).unwrap();
+        assert_eq!(a.chunks().unwrap().record_count().unwrap(), 0);
+        assert_eq!(b.chunks().unwrap().record_count().unwrap(), 0);
+        assert!(!a.chunks().unwrap().is_writable());
+        drop((a, b));
+        let w = Repo::open(dir.path(), Access::Write, &|_| {}).unwrap();
+        assert!(w.chunks().unwrap().is_writable());
+    }
+}
