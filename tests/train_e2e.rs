@@ -348,6 +348,46 @@ fn the_store_is_free_while_an_external_trainer_runs() {
     );
 }
 
+/// A built-in run holds the store only while it pins and loads: once it trains, another
+/// process reads and commits; killing the run then leaves the dataset whole.
+#[test]
+fn the_store_is_free_while_a_builtin_run_trains() {
+    let d = data();
+    let root = d.path();
+    let mut child = cmd(
+        root,
+        &[
+            "-q", "train", "main", "--model", "charlm", "--steps", "100000",
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    // Waits out the short load (the lock timeout is generous), then must not wait for
+    // the training itself.
+    let mut c = cmd(root, &["--json", "log", "-n", "1"]);
+    c.env("COLONY_LOCK_TIMEOUT", "30");
+    let log = json_cmd(c);
+    assert!(log[0]["commit"].is_string(), "{log}");
+    write(root, "notes.txt", b"written while training\n");
+    for args in [&["add", "notes.txt"][..], &["commit", "-m", "during a run"]] {
+        let mut c = cmd(root, args);
+        c.env("COLONY_LOCK_TIMEOUT", "30");
+        ok_cmd(c);
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the test could use the store beside it"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    ok(root, &["fsck"]);
+    assert_eq!(
+        json(root, &["run", "list"]).as_array().map(Vec::len),
+        Some(0)
+    );
+}
+
 #[test]
 fn verify_refuses_another_instruction_set_class() {
     let d = data();
