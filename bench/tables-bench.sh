@@ -9,12 +9,15 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROWS=${ROWS:-10000000}
 RUNS=${RUNS:-3}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-tables}
+# The build cache the tests use: the example is already built there by scripts/test.sh.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/colony/target}
 DIR=${DIR:-$CARGO_TARGET_DIR/bench-tables-$ROWS}
 # The dev profile builds every dependency (all of polars) at opt-level 3; only this
 # crate's thin glue is at opt-level 1. PROFILE=release for a full release build.
 PROFILE=${PROFILE:-dev}
-cargo build -q -p colony-tables --example tables_bench --profile "$PROFILE" -j 1
+# --workspace: built alone, colony-tables would select other polars features than the
+# workspace does, and cargo would rebuild all of polars for this one example.
+cargo build -q --workspace --example tables_bench --profile "$PROFILE"
 case "$PROFILE" in dev) BIN=$CARGO_TARGET_DIR/debug/examples/tables_bench ;; *) BIN=$CARGO_TARGET_DIR/$PROFILE/examples/tables_bench ;; esac
 
 [ -f "$DIR/v3.parquet" ] || "$BIN" gen "$DIR" "$ROWS"
