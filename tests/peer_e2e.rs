@@ -196,6 +196,15 @@ fn a_lying_peer_is_caught_and_an_honest_one_completes_the_fetch() {
     ok(b.path(), &["fsck"]);
 }
 
+/// How many peers in a `colony where --json` answer hold the whole snapshot.
+fn complete_holders(w: &serde_json::Value) -> usize {
+    w.as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["complete"] == true)
+        .count()
+}
+
 /// Bytes of the shards that landed in the dataset at `dir`.
 fn shard_bytes(dir: &Path) -> u64 {
     shard_files(dir)
@@ -401,13 +410,7 @@ fn replicate_to_two_of_three_peers_then_lose_one() {
     assert_eq!(r["holders"], 2, "{r}");
     assert_eq!(r["pinned"].as_array().unwrap().len(), 2, "{r}");
     let w = json(a.path(), &["where", "HEAD"]);
-    let complete = w
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h["complete"] == true)
-        .count();
-    assert_eq!(complete, 2, "{w}");
+    assert_eq!(complete_holders(&w), 2, "{w}");
     // Asking again places nothing new.
     let again = json(a.path(), &["replicate", "HEAD", "--copies", "2"]);
     assert_eq!(again["pinned"].as_array().unwrap().len(), 0, "{again}");
@@ -763,13 +766,7 @@ fn replicate_across_network_namespaces_then_unplug_a_holder() {
     let r = on_a(&["replicate", "HEAD", "--copies", "2"]);
     assert_eq!(r["holders"], 2, "{r}");
     let w = on_a(&["where", "HEAD"]);
-    let complete = w
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h["complete"] == true)
-        .count();
-    assert_eq!(complete, 2, "{w}");
+    assert_eq!(complete_holders(&w), 2, "{w}");
 
     // One holder drops off the network without a word; the newcomer clones from the
     // swarm, the unreachable holder listed first.
