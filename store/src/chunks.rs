@@ -70,14 +70,16 @@ impl ChunkStore {
                 .set_cache_size(64 << 20)
                 .open_read_only(index)
         };
-        let db = retry_while_open(|| match open() {
-            Err(DatabaseError::RepairAborted) => {
-                drop(create_index(index)?);
-                Ok(open()?)
+        // Missing (a dataset that never stored a chunk) or unclean (a killed writer).
+        let needs_writer = |e: &DatabaseError| match e {
+            DatabaseError::RepairAborted => true,
+            DatabaseError::Storage(redb::StorageError::Io(e)) => {
+                e.kind() == std::io::ErrorKind::NotFound
             }
-            Err(DatabaseError::Storage(redb::StorageError::Io(e)))
-                if e.kind() == std::io::ErrorKind::NotFound =>
-            {
+            _ => false,
+        };
+        let db = retry_while_open(|| match open() {
+            Err(e) if needs_writer(&e) => {
                 drop(create_index(index)?);
                 Ok(open()?)
             }
@@ -88,10 +90,8 @@ impl ChunkStore {
 
     fn with_index(dir: &Path, db: IndexDb) -> Result<ChunkStore> {
         let tmp = dir.join("tmp");
-        if matches!(db, IndexDb::Writable(_)) || !tmp.is_dir() {
-            std::fs::create_dir_all(&tmp)
-                .map_err(|e| StoreError::io(format!("create {}", tmp.display()), e))?;
-        }
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| StoreError::io(format!("create {}", tmp.display()), e))?;
         Ok(ChunkStore {
             dir: dir.to_path_buf(),
             tmp,

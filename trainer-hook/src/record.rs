@@ -196,17 +196,33 @@ impl RunRecord {
 
 /// Stores bytes as content-addressed data and returns their file entry.
 pub fn store_bytes(repo: &Repo, bytes: &[u8]) -> Result<FileEntry> {
+    Ok(store_blobs(repo, [bytes])?.remove(0))
+}
+
+/// Stores each of `blobs` as content-addressed data through one sink (so they fill
+/// shards together) and returns their file entries, in order.
+pub fn store_blobs<'b>(
+    repo: &Repo,
+    blobs: impl IntoIterator<Item = &'b [u8]>,
+) -> Result<Vec<FileEntry>> {
     let store = repo.chunks()?;
     let sink = store.sink();
-    let got = ingest_bytes(bytes, &sink, repo.config().compression_level()?)?;
+    let level = repo.config().compression_level()?;
+    let entries = blobs
+        .into_iter()
+        .map(|bytes| {
+            let got = ingest_bytes(bytes, &sink, level)?;
+            Ok(FileEntry {
+                mode: Mode::File,
+                size: got.size,
+                hash: got.hash,
+                manifest: got.manifest,
+                target: None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     sink.finish()?;
-    Ok(FileEntry {
-        mode: Mode::File,
-        size: got.size,
-        hash: got.hash,
-        manifest: got.manifest,
-        target: None,
-    })
+    Ok(entries)
 }
 
 /// Writes `record` (with the extra files of its tree: checkpoints, artifacts) as a commit

@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use colony_store::ingest::ingest_bytes;
+use colony_store::FileEntry;
 use colony_store::snapshot::snapshot_root;
-use colony_store::{FileEntry, Mode};
 
 use crate::access::StoreAccess;
 use crate::data::DataSpec;
@@ -14,7 +13,7 @@ use crate::model::ModelKind;
 use crate::optim::AdamWParams;
 use crate::record::{
     Checkpoint, FORMAT, RunRecord, SnapshotRef, TrainConfig, TrainerId, read_checkpoint, read_run,
-    write_record,
+    store_blobs, write_record,
 };
 use crate::session::Session;
 use crate::state::chain;
@@ -246,8 +245,8 @@ struct PendingCheckpoints {
     bytes: usize,
 }
 
-/// How many checkpoint bytes a run that does not hold the store keeps in memory before
-/// it takes the store briefly to write them.
+/// How many checkpoint bytes a run keeps in memory before it takes the store briefly to
+/// write them (otherwise they are written with the record).
 const PENDING_LIMIT: usize = 256 << 20;
 
 impl PendingCheckpoints {
@@ -260,23 +259,8 @@ impl PendingCheckpoints {
         if self.items.is_empty() {
             return Ok(());
         }
-        let store = repo.chunks()?;
-        let sink = store.sink();
-        let level = repo.config().compression_level()?;
-        for (path, bytes) in self.items.drain(..) {
-            let got = ingest_bytes(&bytes, &sink, level)?;
-            files.insert(
-                path,
-                FileEntry {
-                    mode: Mode::File,
-                    size: got.size,
-                    hash: got.hash,
-                    manifest: got.manifest,
-                    target: None,
-                },
-            );
-        }
-        sink.finish()?;
+        let entries = store_blobs(repo, self.items.iter().map(|(_, b)| b.as_slice()))?;
+        files.extend(self.items.drain(..).map(|(p, _)| p).zip(entries));
         self.bytes = 0;
         Ok(())
     }
@@ -297,12 +281,6 @@ fn run_steps(
 ) -> Result<TrainReport> {
     let steps = s.cfg.steps;
     let every = s.cfg.checkpoint_every;
-    // A caller that holds the store gets each checkpoint written as it is taken; one that
-    // lets others use the store meanwhile gets them written in a few short visits.
-    let held = match store {
-        StoreAccess::Held(r) => Some(r),
-        StoreAccess::Reopen(_) => None,
-    };
     let mut pending = PendingCheckpoints::default();
     progress.begin("training", Some(steps + 1 - from));
     let loop_start = Instant::now();
@@ -332,9 +310,7 @@ fn run_steps(
                 let path = format!("checkpoints/step-{step:08}.ckpt");
                 pending.bytes += bytes.len();
                 pending.items.push((path.clone(), bytes));
-                if let Some(r) = held {
-                    pending.flush(r, files)?;
-                } else if pending.bytes >= PENDING_LIMIT {
+                if pending.bytes >= PENDING_LIMIT {
                     pending.flush(&*store.take()?, files)?;
                 }
                 rec.checkpoints.push(Checkpoint {
