@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Row diff and three-way merge of two 10M-row Parquet versions, against the time polars
 # takes just to read both versions. Peak RSS of each step from /usr/bin/time -v.
+# The versions share row groups (written by colony, fixed-size row groups), so diff and
+# merge go a row group at a time; the *-general steps turn that off
+# (COLONY_TABLES_ROW_GROUPS=off) to time the path versions sharing no row group take.
 # Oxen's tabular diff (PyPI `oxenai`) is timed on the same files when it imports.
 #
 #   bench/tables-bench.sh            # 10M rows, 3 runs per step, best time reported
@@ -44,9 +47,14 @@ run diff "$BIN" diff "$DIR"
 ASSUME_UNIQUE=1 run diff-nocheck "$BIN" diff "$DIR"
 run merge "$BIN" merge "$DIR"
 ASSUME_UNIQUE=1 run merge-nocheck "$BIN" merge "$DIR"
-awk -v r="$T_read" -v d="$T_diff" -v m="$T_merge" -v dn="$T_diff_nocheck" -v mn="$T_merge_nocheck" 'BEGIN {
+# The general path (whole tables decoded), as versions that share no row group take it.
+COLONY_TABLES_ROW_GROUPS=off run diff-general "$BIN" diff "$DIR"
+COLONY_TABLES_ROW_GROUPS=off run merge-general "$BIN" merge "$DIR"
+awk -v r="$T_read" -v d="$T_diff" -v m="$T_merge" -v dn="$T_diff_nocheck" -v mn="$T_merge_nocheck" \
+    -v dg="$T_diff_general" -v mg="$T_merge_general" 'BEGIN {
   printf "ratios: diff/read=%.2f (target <= 2)  merge/read=%.2f (target <= 3)\n", d/r, m/r
-  printf "        without key-uniqueness checks: diff/read=%.2f  merge/read=%.2f\n", dn/r, mn/r }'
+  printf "        without key-uniqueness checks: diff/read=%.2f  merge/read=%.2f\n", dn/r, mn/r
+  printf "        general path (no shared row groups): diff/read=%.2f  merge/read=%.2f\n", dg/r, mg/r }'
 
 if python3 -c "import oxen" 2>/dev/null; then
   OXEN_PY='import sys, oxen; d = oxen.diff(sys.argv[1], sys.argv[2], keys=["id"], compares=["value", "category", "ts"]); print("oxen diff done", type(d).__name__)'

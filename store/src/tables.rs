@@ -86,21 +86,10 @@ mod engine {
         StoreError::Table(e.to_string())
     }
 
-    /// A table version held in memory. Parquet is decoded here (the engine's in-memory
-    /// Parquet scan is not available in this polars); CSV and JSON Lines are scanned
-    /// by the engine. Fails, naming `side`, if the bytes are not a table.
+    /// A table version held in memory. Fails, naming `side`, if the bytes are not a
+    /// table (for Parquet, checked from the footer; rows are decoded when needed).
     fn source(path: &str, side: &str, bytes: Vec<u8>) -> Result<ct::TableSource> {
-        use ct::polars::prelude::{ParquetReader, SerReader};
-        let src = if ct::TableFormat::from_extension(path) == Some(ct::TableFormat::Parquet) {
-            let df = ParquetReader::new(std::io::Cursor::new(bytes))
-                .finish()
-                .map_err(|e| {
-                    StoreError::Table(format!("malformed Parquet table `{path}`: {e} (in {side})"))
-                })?;
-            ct::TableSource::from_frame(path, ct::TableFormat::Parquet, df)
-        } else {
-            ct::TableSource::from_bytes(path, bytes).map_err(err)?
-        };
+        let src = ct::TableSource::from_bytes(path, bytes).map_err(err)?;
         src.schema()
             .map_err(|e| StoreError::Table(format!("{e} (in {side})")))?;
         Ok(src)
@@ -134,7 +123,11 @@ mod engine {
         };
         let outcome = ct::merge3(&b, &o, &t, key, strat).map_err(err)?;
         let mut df = if outcome.is_clean() {
-            outcome.into_table().map_err(err)?
+            // Written straight from the outcome: a Parquet merge done a row group at a
+            // time copies the row groups it keeps without re-encoding them.
+            let mut bytes = Vec::new();
+            let rows = outcome.write_to(format, &mut bytes).map_err(err)?;
+            return Ok(TableMerge::Merged { bytes, rows });
         } else if let (Some(choose), true) = (choices, outcome.schema_conflicts().is_empty()) {
             let key_of = |c: &ct::RowConflict| {
                 serde_json::to_value(&c.key)

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use colony_tables::polars::prelude::*;
-use colony_tables::{DiffOptions, MergeOptions, Strategy, TableSource, diff, merge3_with};
+use colony_tables::{
+    DiffOptions, MergeOptions, Strategy, TableFormat, TableSource, diff, merge3_with,
+};
 
 const CATEGORIES: [&str; 8] = [
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
@@ -135,12 +137,14 @@ fn main() {
             )
             .expect("merge");
             let conflicts = out.conflicts().len();
-            let mut table = out.into_table().expect("clean merge");
             let merged_secs = t.elapsed().as_secs_f64();
-            write(&mut table, &dir.join("merged.parquet"));
+            let path = dir.join("merged.parquet");
+            let f = std::fs::File::create(&path).expect("create merged.parquet");
+            let rows = out
+                .write_to(TableFormat::Parquet, std::io::BufWriter::new(f))
+                .expect("clean merge");
             println!(
-                "merge rows={} conflicts={conflicts} secs={merged_secs:.3} with_write_secs={:.3}",
-                table.height(),
+                "merge rows={rows} conflicts={conflicts} secs={merged_secs:.3} with_write_secs={:.3}",
                 t.elapsed().as_secs_f64()
             );
         }

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::format::{ReadMode, TableSource, collect_checked, collect_checked_on};
 use crate::json::{JsonRow, frame_to_rows, strip_prefix};
 use crate::keys::{check_key_columns, check_key_types, check_unique, key_exprs};
-use crate::sorted::{JoinPath, Side, sorted_join};
+use crate::row_groups::{ParquetFile, SpliceWriter, identical_groups};
+use crate::sorted::{JoinPath, Side, sorted_join, strictly_increasing};
 
 /// What [`diff`] reports besides counts.
 #[derive(Debug, Clone, Default)]
@@ -165,7 +166,10 @@ fn count(df: &DataFrame, name: &str) -> Result<u64> {
 /// [`crate::TableError::DuplicateKey`] if a key identifies several rows in either version;
 /// [`crate::TableError::Malformed`] naming the version that cannot be read.
 ///
-/// Memory and speed: both versions are read into memory. When both are sorted by a
+/// Memory and speed: Parquet versions with the same columns and layout that share row
+/// groups byte for byte (see the crate docs) are compared a row group at a time: only
+/// the key columns (to check uniqueness) and the row groups not shared are decoded.
+/// Otherwise both versions are read into memory. When both are sorted by a
 /// single key column (strictly increasing, no nulls; integer, temporal or string key),
 /// rows are matched by one linear merge over the keys and no row is copied for matching
 /// runs (see `sorted.rs`); otherwise by a hash join of the two versions on the key, on
@@ -190,6 +194,11 @@ pub(crate) fn diff_on(
     opts: &DiffOptions,
     path: JoinPath,
 ) -> Result<TableDiff> {
+    if path == JoinPath::Auto
+        && let Some(d) = diff_row_groups(base, other, key, opts)?
+    {
+        return Ok(d);
+    }
     let (blf, bschema) = base.scan_mode(ReadMode::Exact)?;
     let (olf, oschema) = other.scan_mode(ReadMode::Exact)?;
     check_key_columns(base, &bschema, key)?;
@@ -433,4 +442,83 @@ pub(crate) fn diff_on(
         });
     }
     Ok(out)
+}
+
+/// The diff of two Parquet versions with the same columns and layout that share row
+/// groups byte for byte (see `row_groups.rs`): a shared row group holds the same rows in
+/// both, unchanged, so only the other row groups are decoded and compared. `None` where
+/// this does not apply.
+///
+/// Exact given unique keys: a key in a shared group is in the matching group of the
+/// other version and nowhere else, so every added, removed or modified row is in a group
+/// that is not shared. Uniqueness is checked on the whole key columns.
+pub(crate) fn diff_row_groups(
+    base: &TableSource,
+    other: &TableSource,
+    key: &[String],
+    opts: &DiffOptions,
+) -> Result<Option<TableDiff>> {
+    if !crate::row_groups::enabled() {
+        return Ok(None);
+    }
+    let (Some(bb), Some(ob)) = (base.parquet_bytes()?, other.parquet_bytes()?) else {
+        return Ok(None);
+    };
+    let (Ok(bf), Ok(of)) = (ParquetFile::new(bb), ParquetFile::new(ob)) else {
+        return Ok(None);
+    };
+    let (Ok(b0), Ok(o0)) = (bf.read(None, 0..0), of.read(None, 0..0)) else {
+        return Ok(None);
+    };
+    let mut probe = SpliceWriter::new(std::io::sink(), b0.schema())?;
+    if b0.schema() != o0.schema()
+        || key.iter().any(|k| b0.schema().get(k).is_none())
+        || !probe.accepts(&bf)
+        || !probe.accepts(&of)
+    {
+        return Ok(None);
+    }
+    let same = identical_groups(&bf, &of);
+    if same.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    if !opts.assume_unique_keys {
+        let keys = |f: &ParquetFile| f.read(Some(key.to_vec()), 0..f.rows());
+        for (src, f) in [(base, &bf), (other, &of)] {
+            let k = keys(f).map_err(|e| src.malformed(e))?;
+            if !strictly_increasing(&k, key) {
+                check_unique(src, k.lazy(), key)?;
+            }
+        }
+    }
+    let shared_old: std::collections::HashSet<usize> = same.iter().flatten().copied().collect();
+    let old_groups: Vec<usize> = (0..bf.groups())
+        .filter(|g| !shared_old.contains(g))
+        .collect();
+    let new_groups: Vec<usize> = (0..of.groups()).filter(|&g| same[g].is_none()).collect();
+    let shared_rows: u64 = same
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_some())
+        .map(|(g, _)| of.group_rows(g).len() as u64)
+        .sum();
+    let part = |src: &TableSource, f: &ParquetFile, groups: &[usize]| -> Result<TableSource> {
+        let df = f.read_groups(groups).map_err(|e| src.malformed(e))?;
+        Ok(TableSource::from_frame(src.name(), src.format(), df))
+    };
+    let sub_opts = DiffOptions {
+        assume_unique_keys: true,
+        ..opts.clone()
+    };
+    let mut d = diff_on(
+        &part(base, &bf, &old_groups)?,
+        &part(other, &of, &new_groups)?,
+        key,
+        &sub_opts,
+        JoinPath::Auto,
+    )?;
+    d.base_rows += shared_rows;
+    d.other_rows += shared_rows;
+    d.unchanged += shared_rows;
+    Ok(Some(d))
 }

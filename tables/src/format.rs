@@ -9,6 +9,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TableError};
+use crate::row_groups::SpliceWriter;
 
 /// The on-disk formats the table engine reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -115,6 +116,12 @@ pub(crate) enum ReadMode {
 enum Input {
     Path(PathBuf),
     Bytes(ScanSources),
+    /// Parquet in memory, decoded once when first scanned (polars does not scan
+    /// Parquet from memory lazily).
+    ParquetBytes(
+        polars_buffer::Buffer<u8>,
+        Arc<std::sync::OnceLock<DataFrame>>,
+    ),
     Frame(DataFrame),
 }
 
@@ -133,6 +140,7 @@ impl fmt::Debug for TableSource {
         let input = match &self.input {
             Input::Path(p) => format!("path {}", p.display()),
             Input::Bytes(_) => "bytes".to_string(),
+            Input::ParquetBytes(b, _) => format!("{} bytes of Parquet", b.len()),
             Input::Frame(df) => format!("frame of {} rows", df.height()),
         };
         f.debug_struct("TableSource")
@@ -178,11 +186,14 @@ impl TableSource {
         let name = name.into();
         let bytes: Vec<u8> = bytes.into();
         let format = TableFormat::detect(&name, &bytes[..bytes.len().min(512)])?;
-        let sources = ScanSources::Buffers(Arc::from(vec![bytes.into()]));
+        let input = match format {
+            TableFormat::Parquet => Input::ParquetBytes(bytes.into(), Default::default()),
+            _ => Input::Bytes(ScanSources::Buffers(Arc::from(vec![bytes.into()]))),
+        };
         Ok(TableSource {
             name,
             format,
-            input: Input::Bytes(sources),
+            input,
         })
     }
 
@@ -218,7 +229,27 @@ impl TableSource {
                 vec![PlRefPath::try_from_path(p).map_err(|e| self.malformed(e))?].into(),
             ),
             Input::Bytes(s) => s.clone(),
-            Input::Frame(_) => unreachable!("frames are not scanned from sources"),
+            Input::ParquetBytes(..) | Input::Frame(_) => {
+                unreachable!("frames and Parquet bytes are not scanned from sources")
+            }
+        })
+    }
+
+    /// The bytes of a Parquet table read from a path or held in memory; `None` for other
+    /// formats and for frames.
+    pub(crate) fn parquet_bytes(&self) -> Result<Option<polars_buffer::Buffer<u8>>> {
+        if self.format != TableFormat::Parquet {
+            return Ok(None);
+        }
+        Ok(match &self.input {
+            Input::Path(p) => Some(
+                std::fs::read(p)
+                    .map_err(|e| TableError::io("read", p, e))?
+                    .into(),
+            ),
+            Input::ParquetBytes(b, _) => Some(b.clone()),
+            Input::Bytes(ScanSources::Buffers(b)) => b.first().cloned(),
+            _ => None,
         })
     }
 
@@ -235,6 +266,7 @@ impl TableSource {
     pub(crate) fn scan_mode(&self, mode: ReadMode) -> Result<(LazyFrame, SchemaRef)> {
         let mut lf = match &self.input {
             Input::Frame(df) => df.clone().lazy(),
+            Input::ParquetBytes(..) => self.parquet_frame()?.lazy(),
             _ => {
                 let sources = self.sources()?;
                 let lf = match self.format {
@@ -275,6 +307,15 @@ impl TableSource {
 
     /// The column names and types of the table (CSV types inferred).
     pub fn schema(&self) -> Result<SchemaRef> {
+        if let Input::ParquetBytes(bytes, frame) = &self.input
+            && frame.get().is_none()
+        {
+            // From the footer alone, without decoding the rows.
+            let arrow = ParquetReader::new(std::io::Cursor::new(bytes.clone()))
+                .schema()
+                .map_err(|e| self.malformed(e))?;
+            return Ok(Arc::new(Schema::from_arrow_schema(&arrow)));
+        }
         Ok(self.scan_mode(ReadMode::Typed)?.1)
     }
 
@@ -289,8 +330,23 @@ impl TableSource {
     pub(crate) fn read_scan(&self, lf: LazyFrame) -> Result<DataFrame> {
         match &self.input {
             Input::Frame(df) => Ok(df.clone()),
+            Input::ParquetBytes(..) => self.parquet_frame(),
             _ => lf.collect().map_err(|e| self.malformed(e)),
         }
+    }
+
+    /// Parquet bytes decoded (once).
+    fn parquet_frame(&self) -> Result<DataFrame> {
+        let Input::ParquetBytes(bytes, frame) = &self.input else {
+            unreachable!("only Parquet bytes are decoded here")
+        };
+        if let Some(df) = frame.get() {
+            return Ok(df.clone());
+        }
+        let df = ParquetReader::new(std::io::Cursor::new(bytes.clone()))
+            .finish()
+            .map_err(|e| self.malformed(e))?;
+        Ok(frame.get_or_init(|| df).clone())
     }
 }
 
@@ -343,13 +399,15 @@ pub(crate) fn collect_checked_on(
 }
 
 /// Writes `df` to `out` as a complete file of `format` that polars and pyarrow read back:
-/// Parquet (zstd-compressed), CSV with a header row, or JSON Lines.
+/// Parquet (zstd-compressed, in row groups of 262,144 rows, so that versions differing
+/// by edits or appends share their other row groups byte for byte), CSV with a header
+/// row, or JSON Lines.
 pub fn write_table<W: Write>(df: &mut DataFrame, format: TableFormat, out: W) -> Result<()> {
     match format {
         TableFormat::Parquet => {
-            ParquetWriter::new(out)
-                .with_compression(ParquetCompression::Zstd(None))
-                .finish(df)?;
+            let mut w = SpliceWriter::new(out, df.schema())?;
+            w.push(df.clone())?;
+            w.finish()?;
         }
         TableFormat::Csv => CsvWriter::new(out).include_header(true).finish(df)?,
         TableFormat::JsonLines => JsonWriter::new(out)

@@ -5,9 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TableError};
 use crate::format::{ReadMode, TableSource, collect_checked};
+use crate::format::{TableFormat, write_table};
 use crate::json::{JsonRow, frame_to_rows, strip_prefix};
 use crate::keys::{check_key_columns, check_key_types, check_unique, key_exprs, render_key};
+use crate::row_groups::ParquetFile;
 use crate::sorted::{JoinPath, Side, sorted_join};
+use crate::splice::{self, Piece, SHIFT};
 
 /// How conflicts are settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -128,6 +131,24 @@ pub struct MergeOutcome {
     schema_conflicts: Vec<SchemaConflict>,
     /// Wide rows of the conflicts: key, ORD, presence, and every column on each side.
     conflict_frame: Option<DataFrame>,
+    /// When merged a row group at a time (`splice.rs`): the merged table is these
+    /// pieces, and `table` holds only the merged rows both sides touched.
+    spliced: Option<Arc<Spliced>>,
+}
+
+/// A merged table made of runs of ours, theirs and merged rows.
+struct Spliced {
+    ours: ParquetFile,
+    theirs: ParquetFile,
+    pieces: Vec<Piece>,
+}
+
+impl std::fmt::Debug for Spliced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spliced")
+            .field("pieces", &self.pieces.len())
+            .finish()
+    }
 }
 
 const ORD: &str = "__colony_order";
@@ -191,8 +212,12 @@ impl MergeOutcome {
 
     /// Counts describing the merge.
     pub fn stats(&self) -> MergeStats {
+        let height = match &self.spliced {
+            Some(s) => splice::piece_rows(&s.pieces),
+            None => self.table.height(),
+        };
         MergeStats {
-            rows: (self.table.height() - self.conflicts.len()) as u64,
+            rows: (height - self.conflicts.len()) as u64,
             row_conflicts: self.conflicts.len() as u64,
             schema_conflicts: self.schema_conflicts.len() as u64,
         }
@@ -208,6 +233,9 @@ impl MergeOutcome {
     /// The settled rows only (conflicting rows left out), in merged order. Useful to
     /// show progress; it is not the merge result while conflicts remain.
     pub fn settled_rows(&self) -> Result<DataFrame> {
+        if let Some(s) = &self.spliced {
+            return self.materialize(s);
+        }
         let df = match self.table.column(CONFLICT) {
             Ok(c) => {
                 let settled: BooleanChunked = !(c.bool()?.clone());
@@ -228,7 +256,38 @@ impl MergeOutcome {
                 schema: self.unresolved_schema(),
             });
         }
+        if let Some(s) = &self.spliced {
+            return self.materialize(s);
+        }
         Ok(self.table.select(self.output_names())?)
+    }
+
+    /// True when merged a row group at a time (see [`merge3`]).
+    #[cfg(test)]
+    pub(crate) fn is_spliced(&self) -> bool {
+        self.spliced.is_some()
+    }
+
+    fn materialize(&self, s: &Spliced) -> Result<DataFrame> {
+        let merged = self.table.select(self.output_names())?;
+        splice::materialize(&s.pieces, &s.ours, &s.theirs, &merged)
+    }
+
+    /// Writes the merged table to `out` as a complete file of `format` (as
+    /// [`write_table`] does) and returns its number of rows. Fails with
+    /// [`TableError::Unresolved`] while conflicts remain.
+    ///
+    /// A Parquet merge done a row group at a time (see [`merge3`]) is written without
+    /// decoding or re-encoding the row groups it keeps whole from ours or theirs.
+    pub fn write_to<W: std::io::Write>(self, format: TableFormat, out: W) -> Result<u64> {
+        if let (Some(s), TableFormat::Parquet, true) = (&self.spliced, format, self.is_clean()) {
+            let merged = self.table.select(self.output_names())?;
+            let rows = splice::write_pieces(out, &s.pieces, &s.ours, &s.theirs, &merged)?;
+            return Ok(rows as u64);
+        }
+        let mut df = self.into_table()?;
+        write_table(&mut df, format, out)?;
+        Ok(df.height() as u64)
     }
 
     /// Settles every conflicting row with `choose` and returns the merged table, rows in
@@ -441,12 +500,18 @@ fn merge_type(
 /// Errors: as for [`crate::diff`] (no key, missing key column, key type changed,
 /// duplicate key, malformed table naming the version).
 ///
-/// Speed and memory: the three versions are read into memory. When all three are sorted
-/// by a single key column (strictly increasing, no nulls; integer, temporal or string
-/// key), rows are lined up by one linear merge over the keys, already in the merged
-/// order, copying no rows for matching runs (see `sorted.rs`); otherwise by two hash
-/// joins on the key and a sort into the merged order (`COLONY_TABLES_JOIN=hash` forces
-/// this way). Both give the same outcome.
+/// Speed and memory: when all three versions are Parquet with the same columns and
+/// layout, keyed by one column with strictly increasing keys, and ours or theirs shares
+/// row groups byte for byte with the base, only the keys and the row groups both sides
+/// changed are decoded; the rest of the merged table refers to ours' and theirs' rows,
+/// and [`MergeOutcome::write_to`] copies their whole row groups without re-encoding them
+/// (rows that conflict under [`Strategy::Manual`] send the merge the general way, so
+/// that every conflict is reported). Otherwise the three versions are read into memory.
+/// When all three are sorted by a single key column (strictly increasing, no nulls;
+/// integer, temporal or string key), rows are lined up by one linear merge over the
+/// keys, already in the merged order, copying no rows for matching runs (see
+/// `sorted.rs`); otherwise by two hash joins on the key and a sort into the merged
+/// order (`COLONY_TABLES_JOIN=hash` forces this way). Every way gives the same outcome.
 pub fn merge3(
     base: &TableSource,
     ours: &TableSource,
@@ -495,6 +560,11 @@ pub(crate) fn merge3_on(
     opts: &MergeOptions,
     path: JoinPath,
 ) -> Result<MergeOutcome> {
+    if path == JoinPath::Auto
+        && let Some(outcome) = merge_row_groups(base, ours, theirs, key, strategy)?
+    {
+        return Ok(outcome);
+    }
     let (blf, bs) = base.scan_mode(ReadMode::Exact)?;
     let (olf, os) = ours.scan_mode(ReadMode::Exact)?;
     let (tlf, ts) = theirs.scan_mode(ReadMode::Exact)?;
@@ -697,7 +767,6 @@ pub(crate) fn merge3_on(
         Strategy::Ours => keep = keep.or(o_mod_t_del.clone()),
         Strategy::Theirs => keep = keep.or(o_del_t_mod.clone()),
     }
-    const SHIFT: i64 = 1 << 40;
     let ord = when(pb.clone())
         .then(col(IB).cast(DataType::Int64))
         .otherwise(
@@ -741,6 +810,7 @@ pub(crate) fn merge3_on(
         conflicts: Vec::new(),
         schema_conflicts,
         conflict_frame: None,
+        spliced: None,
     };
     let n_conflicts = match outcome.table.column(CONFLICT) {
         Ok(c) => c.bool()?.sum().unwrap_or(0),
@@ -825,4 +895,50 @@ pub(crate) fn merge3_on(
     }
     outcome.conflict_frame = Some(frame);
     Ok(outcome)
+}
+
+/// The merge done a row group at a time (see `splice.rs`), or `None` where that does not
+/// apply, or where rows conflict and are left to settle (the general merge then reports
+/// them).
+fn merge_row_groups(
+    base: &TableSource,
+    ours: &TableSource,
+    theirs: &TableSource,
+    key: &[String],
+    strategy: Strategy,
+) -> Result<Option<MergeOutcome>> {
+    let Some(prepared) = splice::prepare(base, ours, theirs, key)? else {
+        return Ok(None);
+    };
+    let [b, o, t] = prepared.touched.clone();
+    let frame = |src: &TableSource, df| TableSource::from_frame(src.name(), src.format(), df);
+    let touched = merge3_on(
+        &frame(base, b),
+        &frame(ours, o),
+        &frame(theirs, t),
+        key,
+        strategy,
+        &MergeOptions {
+            // Strictly increasing keys, checked while lining the versions up.
+            assume_unique_keys: true,
+        },
+        JoinPath::Auto,
+    )?;
+    if !touched.is_clean() {
+        return Ok(None);
+    }
+    let order = touched.table.column(ORD)?.cast(&DataType::Int64)?;
+    let order: Vec<i64> = order.i64()?.into_no_null_iter().collect();
+    let Some(pieces) = prepared.pieces(&order) else {
+        return Ok(None);
+    };
+    Ok(Some(MergeOutcome {
+        name: ours.name().to_string(),
+        spliced: Some(Arc::new(Spliced {
+            ours: prepared.ours,
+            theirs: prepared.theirs,
+            pieces,
+        })),
+        ..touched
+    }))
 }

@@ -16,7 +16,7 @@
 use polars::prelude::*;
 
 /// Marks a version that has no row with a key.
-const NONE: IdxSize = IdxSize::MAX;
+pub(crate) const NONE: IdxSize = IdxSize::MAX;
 
 /// Which way rows are matched by key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,46 +59,61 @@ pub(crate) struct Side<'a> {
 /// grouped by the first side that has them, each group in that side's order. When this
 /// returns `Some`, keys are unique in every side.
 pub(crate) fn sorted_join(sides: &[Side], key: &[String]) -> PolarsResult<Option<DataFrame>> {
-    let Some(keys) = sides
-        .iter()
-        .map(|s| sorted_keys(s.df, key))
-        .collect::<Option<Vec<_>>>()
-    else {
+    let dfs: Vec<&DataFrame> = sides.iter().map(|s| s.df).collect();
+    let Some((idx, groups)) = line_up_frames(&dfs, key) else {
         return Ok(None);
     };
-    let rows = match &keys[0] {
+    Ok(Some(assemble(sides, key, &idx, &groups)?))
+}
+
+/// Each version's row numbers in merged order (`NONE` where it lacks the key) and the
+/// length of each group of merged order (see [`sorted_join`]), or `None` when the fast
+/// path does not apply to these versions.
+#[allow(clippy::type_complexity)]
+pub(crate) fn line_up_frames(
+    dfs: &[&DataFrame],
+    key: &[String],
+) -> Option<(Vec<Vec<IdxSize>>, Vec<usize>)> {
+    let keys = dfs
+        .iter()
+        .map(|df| sorted_keys(df, key))
+        .collect::<Option<Vec<_>>>()?;
+    match &keys[0] {
         Keys::Int(_) => {
-            let Some(slices) = keys
+            let slices = keys
                 .iter()
                 .map(|k| match k {
                     Keys::Int(ca) => ca.cont_slice().ok(),
                     Keys::Str(_) => None,
                 })
-                .collect::<Option<Vec<_>>>()
-            else {
-                return Ok(None);
-            };
+                .collect::<Option<Vec<_>>>()?;
             line_up(&slices)
         }
         Keys::Str(_) => {
-            let Some(strs) = keys
+            let strs = keys
                 .iter()
                 .map(|k| match k {
                     Keys::Str(ca) => Some(ca.no_null_iter().collect::<Vec<&str>>()),
                     Keys::Int(_) => None,
                 })
-                .collect::<Option<Vec<_>>>()
-            else {
-                return Ok(None);
-            };
+                .collect::<Option<Vec<_>>>()?;
             let slices: Vec<&[&str]> = strs.iter().map(Vec::as_slice).collect();
             line_up(&slices)
         }
-    };
-    let Some((idx, groups)) = rows else {
-        return Ok(None);
-    };
-    Ok(Some(assemble(sides, key, &idx, &groups)?))
+    }
+}
+
+/// True when the one key column of `df` is strictly increasing (so its keys are
+/// unique), as the fast path compares keys; false when that cannot be told this way.
+pub(crate) fn strictly_increasing(df: &DataFrame, key: &[String]) -> bool {
+    fn check<T: Ord>(s: &[T]) -> bool {
+        s.windows(2).all(|w| w[0] < w[1])
+    }
+    match sorted_keys(df, key) {
+        Some(Keys::Int(ca)) => ca.cont_slice().is_ok_and(check),
+        Some(Keys::Str(ca)) => check(&ca.no_null_iter().collect::<Vec<&str>>()),
+        None => false,
+    }
 }
 
 /// The key of a version, if the fast path can compare it: one non-null column of an
@@ -184,9 +199,15 @@ fn line_up<T: Ord>(sides: &[&[T]]) -> Option<(Vec<Vec<IdxSize>>, Vec<usize>)> {
         }
     }
     let groups: Vec<usize> = by_group.iter().map(|g| g[0].len()).collect();
-    let idx = (0..k)
-        .map(|i| by_group.iter().flat_map(|g| g[i].iter().copied()).collect())
-        .collect();
+    // The first group holds nearly every row: the later ones are appended to it in
+    // place rather than everything copied into new vectors.
+    let mut later = by_group.split_off(1);
+    let mut idx = by_group.pop().expect("a group per side");
+    for group in &mut later {
+        for (side, rows) in idx.iter_mut().zip(group.iter_mut()) {
+            side.append(rows);
+        }
+    }
     Some((idx, groups))
 }
 
