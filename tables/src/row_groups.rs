@@ -381,4 +381,25 @@ mod tests {
             .to_string();
         assert_eq!(s, "row 200");
     }
+
+    #[test]
+    fn frames_are_cut_into_fixed_row_groups_and_an_empty_one_reads_back() {
+        let mut buf = Vec::new();
+        let df = frame(0..1000, None);
+        let mut w = SpliceWriter::with_group_rows(&mut buf, df.schema(), 300).unwrap();
+        w.push(df.slice(0, 250)).unwrap();
+        w.push(df.slice(250, 750)).unwrap();
+        assert_eq!(w.finish().unwrap(), 1000);
+        let f = ParquetFile::new(Buffer::from(buf)).unwrap();
+        let sizes: Vec<usize> = (0..f.groups()).map(|g| f.group_rows(g).len()).collect();
+        assert_eq!(sizes, vec![300, 300, 300, 100]);
+        assert!(f.read(None, 0..1000).unwrap().equals_missing(&df));
+
+        let mut empty = df.clear();
+        let mut buf = Vec::new();
+        crate::write_table(&mut empty, crate::TableFormat::Parquet, &mut buf).unwrap();
+        let back = ParquetReader::new(Cursor::new(buf)).finish().unwrap();
+        assert_eq!(back.height(), 0);
+        assert_eq!(back.schema(), df.schema());
+    }
 }

@@ -115,7 +115,14 @@ pub(crate) fn prepare(
     if same_o.iter().chain(&same_t).all(Option::is_none) {
         return Ok(None);
     }
-    let keys = |f: &ParquetFile| f.read(Some(key.to_vec()), 0..f.rows());
+    let keys = |f: &ParquetFile| {
+        // One chunk per key column, made one version at a time: lining up needs
+        // contiguous keys, and three multi-chunk columns would be copied all at once.
+        f.read(Some(key.to_vec()), 0..f.rows()).map(|mut df| {
+            df.rechunk_mut_par();
+            df
+        })
+    };
     let (kb, ko, kt) = match (keys(&b), keys(&o), keys(&t)) {
         (Ok(kb), Ok(ko), Ok(kt)) => (kb, ko, kt),
         _ => return Ok(None),
