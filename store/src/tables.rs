@@ -122,13 +122,15 @@ mod engine {
             Some(Side::Theirs) => ct::Strategy::Theirs,
         };
         let outcome = ct::merge3(&b, &o, &t, key, strat).map_err(err)?;
-        let mut df = if outcome.is_clean() {
+        if outcome.is_clean() {
             // Written straight from the outcome: a Parquet merge done a row group at a
             // time copies the row groups it keeps without re-encoding them.
             let mut bytes = Vec::new();
             let rows = outcome.write_to(format, &mut bytes).map_err(err)?;
             return Ok(TableMerge::Merged { bytes, rows });
-        } else if let (Some(choose), true) = (choices, outcome.schema_conflicts().is_empty()) {
+        }
+        let mut df = if let (Some(choose), true) = (choices, outcome.schema_conflicts().is_empty())
+        {
             let key_of = |c: &ct::RowConflict| {
                 serde_json::to_value(&c.key)
                     .unwrap_or(Value::Null)

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::format::{ReadMode, TableSource, collect_checked, collect_checked_on};
 use crate::json::{JsonRow, frame_to_rows, strip_prefix};
 use crate::keys::{check_key_columns, check_key_types, check_unique, key_exprs};
-use crate::row_groups::{ParquetFile, SpliceWriter, identical_groups};
+use crate::row_groups::{ParquetFile, identical_groups, open_alike};
 use crate::sorted::{JoinPath, Side, sorted_join, strictly_increasing};
 
 /// What [`diff`] reports besides counts.
@@ -458,26 +458,10 @@ pub(crate) fn diff_row_groups(
     key: &[String],
     opts: &DiffOptions,
 ) -> Result<Option<TableDiff>> {
-    if !crate::row_groups::enabled() {
-        return Ok(None);
-    }
-    let (Some(bb), Some(ob)) = (base.parquet_bytes()?, other.parquet_bytes()?) else {
+    let Some(files) = open_alike(&[base, other], key)? else {
         return Ok(None);
     };
-    let (Ok(bf), Ok(of)) = (ParquetFile::new(bb), ParquetFile::new(ob)) else {
-        return Ok(None);
-    };
-    let (Ok(b0), Ok(o0)) = (bf.read(None, 0..0), of.read(None, 0..0)) else {
-        return Ok(None);
-    };
-    let mut probe = SpliceWriter::new(std::io::sink(), b0.schema())?;
-    if b0.schema() != o0.schema()
-        || key.iter().any(|k| b0.schema().get(k).is_none())
-        || !probe.accepts(&bf)
-        || !probe.accepts(&of)
-    {
-        return Ok(None);
-    }
+    let [bf, of]: [ParquetFile; 2] = files.try_into().ok().expect("two files");
     let same = identical_groups(&bf, &of);
     if same.iter().all(Option::is_none) {
         return Ok(None);

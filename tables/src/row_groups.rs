@@ -18,6 +18,7 @@ use polars_parquet::parquet::page::CompressedPage;
 use polars_parquet::parquet::read::{PageReader, get_page_iterator, read_metadata};
 
 use crate::Result;
+use crate::format::TableSource;
 
 /// Rows a written row group holds at most (polars' default).
 const GROUP_ROWS: usize = 512 * 512;
@@ -165,6 +166,45 @@ impl ParquetFile {
             usize::MAX,
         )?)
     }
+}
+
+/// The Parquet files of `sources`, when every one is Parquet (from a path or bytes) with
+/// the same columns and types, holds every `key` column, and lays its columns out as
+/// [`SpliceWriter`] writes them (so their row groups can be compared and copied); `None`
+/// otherwise, or when the row-group paths are off. Files whose footer cannot be read
+/// give `None` too: the general path names them.
+pub(crate) fn open_alike(
+    sources: &[&TableSource],
+    key: &[String],
+) -> Result<Option<Vec<ParquetFile>>> {
+    if !enabled() {
+        return Ok(None);
+    }
+    let mut files = Vec::with_capacity(sources.len());
+    for src in sources {
+        let Some(bytes) = src.parquet_bytes()? else {
+            return Ok(None);
+        };
+        match ParquetFile::new(bytes) {
+            Ok(f) => files.push(f),
+            Err(_) => return Ok(None),
+        }
+    }
+    let Some(Ok(first)) = files.first().map(|f| f.read(None, 0..0)) else {
+        return Ok(None);
+    };
+    let schema = first.schema();
+    if key.iter().any(|k| schema.get(k).is_none()) {
+        return Ok(None);
+    }
+    let mut probe = SpliceWriter::new(std::io::sink(), schema)?;
+    for f in &files {
+        let same_schema = f.read(None, 0..0).is_ok_and(|df| df.schema() == schema);
+        if !same_schema || !probe.accepts(f) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(files))
 }
 
 /// For each row group of `new`, the row group of `old` whose column chunks are the very

@@ -21,7 +21,7 @@ use polars::prelude::*;
 
 use crate::error::Result;
 use crate::format::TableSource;
-use crate::row_groups::{ParquetFile, SpliceWriter, identical_groups};
+use crate::row_groups::{ParquetFile, SpliceWriter, identical_groups, open_alike};
 use crate::sorted::{NONE, line_up_frames};
 
 /// Offset of merged order keys new in ours, and twice it of keys new only in theirs (the
@@ -80,36 +80,13 @@ pub(crate) fn prepare(
     theirs: &TableSource,
     key: &[String],
 ) -> Result<Option<Prepared>> {
-    if key.len() != 1 || !crate::row_groups::enabled() {
+    if key.len() != 1 {
         return Ok(None);
     }
-    let mut files = Vec::with_capacity(3);
-    for src in [base, ours, theirs] {
-        let Some(bytes) = src.parquet_bytes()? else {
-            return Ok(None);
-        };
-        // Unreadable files are left to the general path, which names them.
-        match ParquetFile::new(bytes) {
-            Ok(f) => files.push(f),
-            Err(_) => return Ok(None),
-        }
-    }
-    let [b, o, t]: [ParquetFile; 3] = files.try_into().ok().expect("three files");
-    let schema = match b.read(None, 0..0) {
-        Ok(df) => df.schema().clone(),
-        Err(_) => return Ok(None),
+    let Some(files) = open_alike(&[base, ours, theirs], key)? else {
+        return Ok(None);
     };
-    let same_schema = |f: &ParquetFile| f.read(None, 0..0).is_ok_and(|df| *df.schema() == schema);
-    let mut probe = SpliceWriter::new(std::io::sink(), &schema)?;
-    if schema.get(&key[0]).is_none()
-        || !same_schema(&o)
-        || !same_schema(&t)
-        || !probe.accepts(&b)
-        || !probe.accepts(&o)
-        || !probe.accepts(&t)
-    {
-        return Ok(None);
-    }
+    let [b, o, t]: [ParquetFile; 3] = files.try_into().ok().expect("three files");
     let same_o = identical_groups(&b, &o);
     let same_t = identical_groups(&b, &t);
     if same_o.iter().chain(&same_t).all(Option::is_none) {
