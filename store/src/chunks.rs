@@ -4,14 +4,22 @@
 //! updated after the shard it points into is durable under its final name; a crash can
 //! leave a shard that is not indexed yet (found and re-indexed by `gc`, reported by
 //! `fsck`), never an index entry whose bytes are missing.
+//!
+//! A record may be held by more than one shard (two datasets that stored the same chunk,
+//! then fetched each other's shards). The index keeps one location per record, the
+//! first one indexed, and remembers the others as alternates: a read whose copy fails
+//! verification (a damaged disk, or a store poisoned before received shards were checked
+//! record by record) falls back to them, and `gc` makes a good alternate the record's
+//! location before it deletes any copy.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use redb::{
-    Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition, WriteTransaction,
+    Database, DatabaseError, MultimapTableDefinition, MultimapTableHandle, ReadOnlyDatabase,
+    ReadTransaction, ReadableDatabase, ReadableMultimapTable, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
 };
 
 use crate::Hash;
@@ -23,9 +31,20 @@ use crate::shard_path;
 const RECORDS: TableDefinition<[u8; 32], [u8; 81]> = TableDefinition::new("records");
 /// shard id → file size.
 const SHARDS: TableDefinition<[u8; 32], u64> = TableDefinition::new("shards");
+/// record hash → other locations of the same record (encoded as in [`RECORDS`]), where
+/// reads fall back when the copy in [`RECORDS`] fails verification. Indexes written
+/// before this table existed lack it until opened for writing (then it starts empty,
+/// and `gc` fills it in as it reads every shard's table).
+const ALTERNATES: MultimapTableDefinition<[u8; 32], [u8; 81]> =
+    MultimapTableDefinition::new("alternates");
+/// Facts about the index itself. [`ALTERNATES_INCOMPLETE`] is set when [`ALTERNATES`]
+/// was added to an index that already held records (written before alternates were
+/// kept), until [`ChunkStore::complete_alternates`] has run.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const ALTERNATES_INCOMPLETE: &str = "alternates_incomplete";
 
 /// Where a record lives.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Location {
     /// The shard holding it.
     pub shard: Hash,
@@ -164,12 +183,63 @@ impl ChunkStore {
         Ok(f)
     }
 
-    /// Reads a record, verified against its hash.
+    /// Reads a record, verified against its hash. When the indexed copy fails (an
+    /// unreadable shard, bytes that do not hash to the record's id) the other copies the
+    /// index knows of are tried in turn; the error is the first copy's.
     pub fn read(&self, hash: &Hash, kind: &'static str) -> Result<Vec<u8>> {
         let loc = self
             .locate(hash)?
             .ok_or(StoreError::Missing { kind, hash: *hash })?;
+        match self.read_at(&loc) {
+            Ok(bytes) => Ok(bytes),
+            Err(first) => {
+                for alt in self.alternates(hash)? {
+                    if let Ok(bytes) = self.read_at(&alt) {
+                        return Ok(bytes);
+                    }
+                }
+                Err(first)
+            }
+        }
+    }
+
+    /// Reads the copy of a record at `loc`, verified against its hash (no fallback).
+    pub fn read_at(&self, loc: &Location) -> Result<Vec<u8>> {
         self.shard(&loc.shard)?.read(&loc.entry)
+    }
+
+    /// The other copies of a record the index knows of, beside [`ChunkStore::locate`]'s.
+    pub fn alternates(&self, hash: &Hash) -> Result<Vec<Location>> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_multimap_table(ALTERNATES) {
+            Ok(t) => t,
+            // An index written before alternates were kept, opened read-only.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for v in table.get(hash.0)? {
+            out.push(decode_location(&v?.value()));
+        }
+        Ok(out)
+    }
+
+    /// Every (record hash, alternate location) in the index, passed to `f`.
+    pub fn for_each_alternate(&self, mut f: impl FnMut(Hash, Location)) -> Result<()> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_multimap_table(ALTERNATES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        for item in table.iter()? {
+            let (k, values) = item?;
+            let h = Hash(k.value());
+            for v in values {
+                f(h, decode_location(&v?.value()));
+            }
+        }
+        Ok(())
     }
 
     /// Every shard the index knows, with its size.
@@ -225,17 +295,123 @@ impl ChunkStore {
     }
 
     /// Records a sealed shard in the index, in one transaction. Records already indexed
-    /// elsewhere keep their old location.
+    /// elsewhere keep their old location, and this shard's copy becomes one of their
+    /// alternates. Only shards whose every record was verified (written here, or passed
+    /// through [`crate::shard::verify_shard_file`]) may be indexed.
     pub fn index_shard(&self, shard: &SealedShard) -> Result<()> {
         let txn = self.begin_write()?;
         {
             let mut records = txn.open_table(RECORDS)?;
+            let mut alternates = txn.open_multimap_table(ALTERNATES)?;
             for e in &shard.entries {
-                if records.get(e.hash.0)?.is_none() {
-                    records.insert(e.hash.0, encode_location(&shard.id, e))?;
+                let here = encode_location(&shard.id, e);
+                let elsewhere = records
+                    .get(e.hash.0)?
+                    .map(|v| decode_location(&v.value()).shard != shard.id);
+                match elsewhere {
+                    None => {
+                        records.insert(e.hash.0, here)?;
+                    }
+                    Some(true) => {
+                        alternates.insert(e.hash.0, here)?;
+                    }
+                    Some(false) => {}
                 }
             }
             txn.open_table(SHARDS)?.insert(shard.id.0, shard.size)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Whether the index knows every copy of every record in its shards (as the record's
+    /// location or an alternate). False for an index written before alternates were
+    /// kept, until [`ChunkStore::complete_alternates`] has run.
+    pub fn alternates_complete(&self) -> Result<bool> {
+        let txn = self.begin_read()?;
+        if !txn
+            .list_multimap_tables()?
+            .any(|t| t.name() == ALTERNATES.name())
+        {
+            return Ok(false);
+        }
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(meta.get(ALTERNATES_INCOMPLETE)?.is_none())
+    }
+
+    /// Makes the index look as one written before alternates were kept (tests only).
+    #[cfg(test)]
+    pub(crate) fn mark_alternates_incomplete_for_test(&self) {
+        let txn = self.begin_write().unwrap();
+        txn.delete_multimap_table(ALTERNATES).unwrap();
+        txn.open_multimap_table(ALTERNATES).unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(ALTERNATES_INCOMPLETE, 1)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+
+    /// Writes (not indexes) what a hostile mirror serves: a validly named shard listing
+    /// every record of shard `honest` over garbage (tests only).
+    #[cfg(test)]
+    pub(crate) fn forge_copy_for_test(&self, honest: &Hash) -> SealedShard {
+        let table = self.shard(honest).unwrap().table().unwrap();
+        let mut w = ShardWriter::create(&self.tmp).unwrap();
+        for (i, e) in table.iter().enumerate() {
+            let garbage: Vec<u8> = (0..e.raw_len)
+                .map(|j| (j.wrapping_add(i as u32).wrapping_mul(2654435761) >> 9) as u8)
+                .collect();
+            w.append(e.hash, e.kind, e.raw_len, &garbage, false)
+                .unwrap();
+        }
+        w.seal(&self.dir).unwrap().unwrap()
+    }
+
+    /// Reads the table of every indexed shard and records, as alternates, the copies of
+    /// records whose location is another shard; then marks the alternates complete.
+    /// Needed once for an index written before alternates were kept (`gc` runs it).
+    /// Returns how many copies were added. A shard whose table cannot be read adds none
+    /// (none of its records can be read either; `fsck` names it).
+    pub fn complete_alternates(&self) -> Result<u64> {
+        let mut added = 0;
+        for (id, _) in self.indexed_shards()? {
+            let Ok(table) = self.shard(&id).and_then(|s| s.table()) else {
+                continue;
+            };
+            let txn = self.begin_write()?;
+            {
+                let records = txn.open_table(RECORDS)?;
+                let mut alternates = txn.open_multimap_table(ALTERNATES)?;
+                for e in &table {
+                    let elsewhere = records
+                        .get(e.hash.0)?
+                        .is_some_and(|v| decode_location(&v.value()).shard != id);
+                    if elsewhere && !alternates.insert(e.hash.0, encode_location(&id, e))? {
+                        added += 1;
+                    }
+                }
+            }
+            txn.commit()?;
+        }
+        let txn = self.begin_write()?;
+        txn.open_table(META)?.remove(ALTERNATES_INCOMPLETE)?;
+        txn.commit()?;
+        Ok(added)
+    }
+
+    /// Makes `loc` the record's indexed location (its copy there was verified; the one
+    /// it replaces was found damaged and is dropped from the index).
+    pub fn promote(&self, hash: &Hash, loc: &Location) -> Result<()> {
+        let txn = self.begin_write()?;
+        {
+            let v = encode_location(&loc.shard, &loc.entry);
+            txn.open_table(RECORDS)?.insert(hash.0, v)?;
+            txn.open_multimap_table(ALTERNATES)?.remove(hash.0, v)?;
         }
         txn.commit()?;
         Ok(())
@@ -255,17 +431,24 @@ impl ChunkStore {
         Ok(())
     }
 
-    /// Drops records and shards from the index (after a gc decided they are dead).
-    pub fn forget(&self, records: &[Hash], shards: &[Hash]) -> Result<()> {
+    /// Drops dead records (every copy of them) and removed shards from the index, after
+    /// a gc decided they are dead. Each shard comes with its table, so that the
+    /// alternates pointing into it go too.
+    pub fn forget(&self, records: &[Hash], shards: &[(Hash, &[ShardEntry])]) -> Result<()> {
         let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(RECORDS)?;
+            let mut alternates = txn.open_multimap_table(ALTERNATES)?;
             for h in records {
                 table.remove(h.0)?;
+                alternates.remove_all(h.0)?;
             }
             let mut table = txn.open_table(SHARDS)?;
-            for h in shards {
-                table.remove(h.0)?;
+            for (id, entries) in shards {
+                table.remove(id.0)?;
+                for e in *entries {
+                    alternates.remove(e.hash.0, encode_location(id, e))?;
+                }
             }
         }
         txn.commit()?;
@@ -318,8 +501,17 @@ enum IndexDb {
 fn create_index(index: &Path) -> Result<Database, redb::Error> {
     let db = Database::builder().set_cache_size(64 << 20).create(index)?;
     let txn = db.begin_write()?;
-    txn.open_table(RECORDS)?;
+    let had_alternates = txn
+        .list_multimap_tables()?
+        .any(|t| t.name() == ALTERNATES.name());
+    let had_records = !txn.open_table(RECORDS)?.is_empty()?;
     txn.open_table(SHARDS)?;
+    txn.open_multimap_table(ALTERNATES)?;
+    let mut meta = txn.open_table(META)?;
+    if !had_alternates && had_records {
+        meta.insert(ALTERNATES_INCOMPLETE, 1)?;
+    }
+    drop(meta);
     txn.commit()?;
     Ok(db)
 }
@@ -590,6 +782,99 @@ mod tests {
         std::fs::write(&p, bytes).unwrap();
         let err = store.read(&Hash::of(&a), "chunk").unwrap_err().to_string();
         assert!(err.contains(&id.to_hex()), "{err}");
+    }
+
+    /// A store poisoned the way issue 21 showed (a forged copy indexed first, the honest
+    /// shard indexed later owning nothing): reads fail on the forged copy; indexing the
+    /// honest shard again (what a re-fetch does) records its copies as alternates, and
+    /// reads fall back to them. Dropping the forged shard's copies leaves the record
+    /// readable through its good copy once promoted.
+    #[test]
+    fn a_forged_copy_indexed_first_falls_back_to_the_honest_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ChunkStore::open(&dir.path().join("shards"), &dir.path().join("idx")).unwrap();
+        let a: Vec<u8> = (0..90_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let ha = Hash::of(&a);
+        let sink = store.sink();
+        sink.put(vec![prepare(ha, EntryKind::Chunk, &a, 3)])
+            .unwrap();
+        sink.finish().unwrap();
+        let honest_id = store.shard_files().unwrap()[0];
+        let honest_table = store.shard(&honest_id).unwrap().table().unwrap();
+        let honest = SealedShard {
+            id: honest_id,
+            size: std::fs::metadata(shard_path(store.dir(), &honest_id))
+                .unwrap()
+                .len(),
+            entries: honest_table.clone(),
+        };
+
+        let mut w = ShardWriter::create(&dir.path().join("shards/tmp")).unwrap();
+        w.append(ha, EntryKind::Chunk, 90_000, &vec![0xAB; 90_000], false)
+            .unwrap();
+        let forged = w.seal(store.dir()).unwrap().unwrap();
+        // The old behaviour: the forged shard owns the record, no alternate is known.
+        store.reindex_shard(&forged).unwrap();
+        let err = store.read(&ha, "chunk").unwrap_err().to_string();
+        assert!(err.contains(&forged.id.to_hex()), "{err}");
+
+        // Re-fetching the honest shard indexes it again: its copy becomes an alternate.
+        store.index_shard(&honest).unwrap();
+        assert_eq!(store.locate(&ha).unwrap().unwrap().shard, forged.id);
+        assert_eq!(store.alternates(&ha).unwrap().len(), 1);
+        assert_eq!(store.read(&ha, "chunk").unwrap(), a);
+
+        // Promoting the good copy makes it the indexed one; forgetting the forged shard
+        // leaves nothing pointing into it.
+        let good = store.alternates(&ha).unwrap()[0];
+        store.promote(&ha, &good).unwrap();
+        assert_eq!(store.locate(&ha).unwrap(), Some(good));
+        assert!(store.alternates(&ha).unwrap().is_empty());
+        store.index_shard(&forged).unwrap();
+        assert_eq!(store.alternates(&ha).unwrap().len(), 1);
+        store.forget(&[], &[(forged.id, &forged.entries)]).unwrap();
+        assert!(store.alternates(&ha).unwrap().is_empty());
+        assert_eq!(store.read(&ha, "chunk").unwrap(), a);
+    }
+
+    /// An index written before alternates were kept is marked incomplete when first
+    /// opened for writing, and `complete_alternates` learns the copies from the tables.
+    #[test]
+    fn an_old_index_learns_its_alternates() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shards, idx) = (dir.path().join("shards"), dir.path().join("idx"));
+        let store = ChunkStore::open(&shards, &idx).unwrap();
+        assert!(store.alternates_complete().unwrap());
+        let a = vec![9u8; 50_000];
+        let ha = Hash::of(&a);
+        for n in 0..2u8 {
+            // Two shards holding the same record (as two datasets' shards would).
+            let mut w = ShardWriter::create(&shards.join("tmp")).unwrap();
+            let r = prepare(ha, EntryKind::Chunk, &a, 3);
+            w.append(ha, r.kind, r.raw_len, &r.stored, r.compressed)
+                .unwrap();
+            w.append(Hash::of(&[n]), EntryKind::Chunk, 1, &[n], false)
+                .unwrap();
+            let sealed = w.seal(&shards).unwrap().unwrap();
+            store.index_shard(&sealed).unwrap();
+        }
+        assert_eq!(store.alternates(&ha).unwrap().len(), 1);
+        // Make it look old: no alternates table.
+        {
+            let IndexDb::Writable(db) = &store.db else {
+                unreachable!()
+            };
+            let txn = db.begin_write().unwrap();
+            txn.delete_multimap_table(ALTERNATES).unwrap();
+            txn.commit().unwrap();
+        }
+        drop(store);
+        let store = ChunkStore::open(&shards, &idx).unwrap();
+        assert!(!store.alternates_complete().unwrap());
+        assert!(store.alternates(&ha).unwrap().is_empty());
+        assert_eq!(store.complete_alternates().unwrap(), 1);
+        assert!(store.alternates_complete().unwrap());
+        assert_eq!(store.alternates(&ha).unwrap().len(), 1);
     }
 
     /// Readers share the index (two `serve` connections, `serve` beside a local `diff`);

@@ -43,6 +43,49 @@ pub enum StoreError {
         /// What is wrong.
         why: String,
     },
+    /// A shard's table claims a record longer than the format allows. Refused before any
+    /// buffer of the claimed length is allocated.
+    #[error(
+        "shard {shard} is corrupt: its table claims {claimed} bytes for {kind} {record}, more than any {kind} may hold ({limit})"
+    )]
+    RecordTooLarge {
+        /// The shard.
+        shard: Hash,
+        /// The record's hash, as the table gives it.
+        record: Hash,
+        /// What the table says the record is.
+        kind: crate::shard::EntryKind,
+        /// The uncompressed length the table claims.
+        claimed: u64,
+        /// The most a record of that kind may hold.
+        limit: u64,
+    },
+    /// A shard that arrived from a remote or a peer failed verification (its name, its
+    /// table, or a record whose bytes do not hash to the id its table gives). It was
+    /// deleted, never indexed: nothing of it is used.
+    #[error("remote `{remote}`: shard {shard} failed verification ({source}); it was not stored")]
+    ShardRefused {
+        /// The remote (and peer) it came from.
+        remote: String,
+        /// The shard.
+        shard: Hash,
+        /// What failed.
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// A remote listed a ref whose commit did not arrive (or is not a commit). Checked
+    /// before any ref moves, so no ref was moved.
+    #[error("remote `{remote}`: {name} points to {commit}, which {why}; no ref was moved")]
+    MissingTip {
+        /// The remote.
+        remote: String,
+        /// The ref as the remote listed it.
+        name: String,
+        /// The commit it names.
+        commit: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// A chunk or manifest the history needs is not in the store.
     #[error("{kind} {hash} is missing from the store (fetch it from a peer, or run `colony fsck`)")]
     Missing {

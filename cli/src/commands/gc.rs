@@ -14,7 +14,15 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<i32, CliError> {
     let r = repo.gc()?;
     if ctx.json {
         output::json(&r);
-    } else if !ctx.quiet {
+        return Ok(0);
+    }
+    for d in &r.dangling_refs {
+        eprintln!("warning: dangling ref {d}");
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !ctx.quiet {
         println!(
             "{} live records; {} shards removed, {} repacked, {} re-indexed; {} freed",
             r.live_records,

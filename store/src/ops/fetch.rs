@@ -1,13 +1,14 @@
 //! `fetch`: bring a remote's branches, history and shards into this dataset.
 //!
 //! Only shards this store lacks move. Each arrives in `shards/tmp/partial-<id>`, is
-//! hashed with BLAKE3 and compared with its name, and only then renamed into place and
-//! indexed. A fetch killed halfway leaves the partial file; the next fetch hands it to
-//! the remote again, which resumes where the proven bytes end.
+//! hashed with BLAKE3 and compared with its name, has every record decompressed and
+//! hashed against the id its table gives ([`verify_shard_file`]), and only then is
+//! renamed into place and indexed. A fetch killed halfway leaves the partial file; the
+//! next fetch hands it to the remote again, which resumes where the proven bytes end.
 //! History objects are copied referred-to first and their ids recomputed. The
 //! remote-tracking refs `refs/remotes/NAME/<branch>` and the run records the remote lists
 //! (`refs/runs/<name>`, added where absent) move last, after everything they reach is
-//! durable.
+//! durable, and only once every commit they name is here ([`check_tips`]).
 
 use std::collections::HashSet;
 
@@ -16,7 +17,7 @@ use crate::error::{Result, StoreError};
 use crate::ops::fork::Shared;
 use crate::ops::remote::Remote;
 use crate::repo::Repo;
-use crate::shard::{SealedShard, ShardFile};
+use crate::shard::{SealedShard, verify_shard_file};
 
 /// One remote-tracking ref that changed.
 #[derive(Debug, serde::Serialize)]
@@ -42,12 +43,14 @@ pub struct FetchReport {
     pub objects: u64,
     /// Shards received (verified and indexed).
     pub shards: usize,
-    /// Of those, how many were hard-linked or cloned rather than copied.
+    /// Of those, how many were reflinked (copy-on-write clones) rather than copied. A
+    /// dataset on this machine is never hard-linked from: its owner could change the
+    /// file after it was verified here.
     pub shards_shared: usize,
     /// Bytes of the shards received.
     pub bytes: u64,
     /// Bytes the remote actually sent for them: less than `bytes` when a partial shard
-    /// was resumed, 0 for shards hard-linked or cloned from a dataset on this machine.
+    /// was resumed, 0 for shards reflinked from a dataset on this machine.
     pub moved: u64,
     /// Run records (`refs/runs/`) this dataset did not have and now has.
     pub runs: usize,
@@ -58,31 +61,12 @@ pub struct FetchReport {
 pub struct ShardsReceived {
     /// Shards received (verified and indexed).
     pub shards: usize,
-    /// Of those, how many were hard-linked or cloned rather than copied.
+    /// Of those, how many were reflinked rather than copied.
     pub shared: usize,
     /// Bytes of the shards received.
     pub bytes: u64,
     /// Bytes the remote sent for them (counted as they arrived).
     pub moved: u64,
-}
-
-/// Checks that the file at `path` is shard `id` (its BLAKE3 is its name) and reads its
-/// table. `proven`: every byte was already checked against that hash as it arrived
-/// ([`Shared::Verified`]), so the file is not hashed again.
-fn verify_shard(id: &Hash, path: &std::path::Path, proven: bool) -> Result<SealedShard> {
-    let id = *id;
-    let file = ShardFile::open(id, path)?;
-    let actual = if proven { id } else { file.hash_file()? };
-    if actual != id {
-        return Err(StoreError::Refused(format!(
-            "shard {id} arrived with BLAKE3 {actual}; it was not stored"
-        )));
-    }
-    let entries = file.table()?;
-    let size = std::fs::metadata(path)
-        .map_err(|e| StoreError::io("stat fetched shard", e))?
-        .len();
-    Ok(SealedShard { id, size, entries })
 }
 
 /// Where an interrupted fetch of shard `id` leaves its bytes, so that the next fetch
@@ -91,17 +75,43 @@ pub fn partial_shard_path(shards_dir: &std::path::Path, id: &Hash) -> std::path:
     shards_dir.join("tmp").join(format!("partial-{id}"))
 }
 
+/// Checks that every commit a remote listed (as `(what, id)`) is here and is a commit,
+/// before any ref moves: a remote that lists a tip it does not send would otherwise
+/// leave a ref to a missing object, which every later walk of the history (fetch, gc,
+/// `remote remove`) trips over.
+pub fn check_tips(
+    history: &crate::history::History,
+    remote: &str,
+    tips: impl IntoIterator<Item = (String, gix::ObjectId)>,
+) -> Result<()> {
+    for (name, id) in tips {
+        let why = match history.repo().find_header(id) {
+            Ok(h) if h.kind() == gix::objs::Kind::Commit => continue,
+            Ok(h) => format!("is a {} rather than a commit", h.kind()),
+            Err(_) if !history.repo().has_object(id) => "did not arrive".to_string(),
+            Err(e) => format!("could not be read ({e})"),
+        };
+        return Err(StoreError::MissingTip {
+            remote: remote.to_string(),
+            name,
+            commit: id.to_string(),
+            why,
+        });
+    }
+    Ok(())
+}
+
 impl Repo {
     /// The commits this dataset's branches, tags and remote-tracking refs point at: what
-    /// a remote may assume it already has.
+    /// a remote may assume it already has. A ref that names no commit here (dangling) is
+    /// left out rather than failing the fetch; `fsck` reports it.
     pub fn local_tips(&self) -> Result<Vec<gix::ObjectId>> {
         let mut tips = Vec::new();
         for prefix in ["refs/heads/", "refs/tags/", "refs/remotes/", "refs/pins/"] {
             tips.extend(
-                self.history()
-                    .list_refs(prefix)?
+                crate::ops::gc::refs_under(self.history(), prefix)?
                     .into_iter()
-                    .map(|(_, id)| id),
+                    .filter_map(|r| r.commit.ok()),
             );
         }
         tips.sort();
@@ -110,8 +120,9 @@ impl Repo {
     }
 
     /// Brings every shard `remote` holds and this store lacks, each verified (BLAKE3 ==
-    /// its name) before it is renamed into place and indexed. A shard that fails
-    /// verification is deleted and the error names it and the remote.
+    /// its name, and every record's bytes == the hash its table gives) before it is
+    /// renamed into place and indexed. A shard that fails verification is deleted and
+    /// the error ([`StoreError::ShardRefused`]) names it and the remote.
     pub fn receive_shards(&self, remote: &dyn Remote) -> Result<ShardsReceived> {
         self.receive_selected(remote, None)
     }
@@ -124,9 +135,10 @@ impl Repo {
         only: Option<&[(Hash, u64)]>,
     ) -> Result<ShardsReceived> {
         let name = remote.name().to_string();
-        let bad = |why: String| StoreError::Remote {
+        let refused = |shard: Hash, e: StoreError| StoreError::ShardRefused {
             remote: name.clone(),
-            why,
+            shard,
+            source: Box::new(e),
         };
         let mut report = ShardsReceived::default();
         let store = self.chunks()?;
@@ -157,20 +169,11 @@ impl Repo {
         // flush and the index write of one shard overlap the transfer of the next. At
         // most one received shard waits for it.
         let finish = |id: Hash, tmp: &std::path::Path, proven: bool| -> Result<SealedShard> {
-            let check = verify_shard(&id, tmp, proven).map_err(|e| match e {
-                StoreError::Refused(why) => bad(why),
-                e => e,
-            });
-            let sealed = match check {
+            let sealed = match verify_shard_file(id, tmp, proven) {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = std::fs::remove_file(tmp);
-                    return Err(match e {
-                        e @ StoreError::Remote { .. } => e,
-                        e => bad(format!(
-                            "shard {id} failed verification ({e}); it was not stored"
-                        )),
-                    });
+                    return Err(refused(id, e));
                 }
             };
             std::fs::File::open(tmp)
@@ -201,7 +204,7 @@ impl Repo {
                 for (id, size) in wanted {
                     let in_place = crate::shard_path(store.dir(), &id);
                     if in_place.exists() {
-                        match verify_shard(&id, &in_place, false) {
+                        match verify_shard_file(id, &in_place, false) {
                             Ok(sealed) => {
                                 store.index_shard(&sealed)?;
                                 progress.advance(size);
@@ -276,9 +279,24 @@ impl Repo {
         let haves = self.local_tips()?;
         report.objects = remote.fetch_objects(self.history(), &tips, &haves)?;
         self.history().sync()?;
+        let listed = refs
+            .iter()
+            .map(|(b, id)| (format!("branch `{b}`"), *id))
+            .chain(
+                runs.iter()
+                    .map(|(r, id)| (format!("run record `{r}`"), *id)),
+            )
+            .chain(extra_tips.iter().map(|id| (format!("commit {id}"), *id)));
+        check_tips(self.history(), &name, listed)?;
         report.runs = crate::ops::runs::adopt_runs(self.history(), &runs)?;
         let prefix = format!("refs/remotes/{name}/");
-        let old: Vec<(String, gix::ObjectId)> = self.history().list_refs(&prefix)?;
+        // Read without peeling, so that a remote-tracking ref left dangling by an older
+        // colony is replaced (or deleted) here rather than failing the fetch.
+        let old: Vec<(String, gix::ObjectId)> =
+            crate::ops::gc::refs_under(self.history(), &prefix)?
+                .into_iter()
+                .filter_map(|r| Some((r.name.strip_prefix(&prefix)?.to_string(), r.raw?)))
+                .collect();
         for (branch, id) in &refs {
             let before = old.iter().find(|(b, _)| b == branch).map(|(_, i)| *i);
             if before != Some(*id) {

@@ -98,6 +98,8 @@ pub enum Shared {
 
 /// Makes `dest` hold the same bytes as `src` without a second copy where the file system
 /// allows: hard link, else reflink, else copy (through a temporary file, fsynced).
+/// A hard link shares the inode, so whoever can write `src` can later change `dest`:
+/// only for files of one owner (a fork of one's own dataset).
 pub fn share_file(src: &Path, dest: &Path) -> Result<Shared> {
     let parent = dest.parent().expect("destination has a parent");
     std::fs::create_dir_all(parent)
@@ -105,6 +107,17 @@ pub fn share_file(src: &Path, dest: &Path) -> Result<Shared> {
     if std::fs::hard_link(src, dest).is_ok() {
         return Ok(Shared::Linked);
     }
+    copy_file(src, dest)
+}
+
+/// Makes `dest` an independent copy of `src`: a reflink (copy-on-write clone, no second
+/// copy of the bytes) where the file system allows, else a plain copy; through a
+/// temporary file, fsynced. Never a hard link, so a later write to `src` by its owner
+/// cannot change `dest` after `dest` was verified.
+pub fn copy_file(src: &Path, dest: &Path) -> Result<Shared> {
+    let parent = dest.parent().expect("destination has a parent");
+    std::fs::create_dir_all(parent)
+        .map_err(|e| StoreError::io(format!("create {}", parent.display()), e))?;
     let tmp = durable::temp_path(parent, "share");
     let result = (|| -> std::io::Result<Shared> {
         let from = std::fs::File::open(src)?;

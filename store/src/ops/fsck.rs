@@ -1,15 +1,17 @@
 //! `fsck`: check every shard, record, manifest, pointer and ref, and name what a damaged
-//! object affects.
+//! object affects. The refs checked are the roots gc keeps alive ([`Repo::roots`]):
+//! what gc keeps, fsck checks. A ref that names no commit here is an error naming it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use gix::ObjectId;
+use rayon::prelude::*;
 
 use crate::Hash;
-use crate::chunks::ChunkStore;
+use crate::chunks::{ChunkStore, Location};
 use crate::content::chunk_list;
 use crate::error::Result;
 use crate::repo::Repo;
+use crate::shard::check_layout;
 use crate::snapshot::{FileEntry, Mode, snapshot_root};
 
 /// One problem found.
@@ -42,81 +44,160 @@ pub struct FsckReport {
     pub commits: usize,
 }
 
-/// Records found bad, with the shard and why.
+/// Records that no good copy the index can reach holds, each with the shard of its
+/// indexed copy and why that copy is bad.
 type BadRecords = HashMap<Hash, (Hash, String)>;
+
+/// Damaged copies found, per record: (shard, why).
+type BadCopies = HashMap<Hash, Vec<(Hash, String)>>;
 
 /// A file's verdict: the first damaged object it depends on, if any, and why.
 type Verdict = Option<(String, String)>;
 
-fn check_shards(store: &ChunkStore, report: &mut FsckReport) -> Result<BadRecords> {
-    let mut bad: BadRecords = HashMap::new();
+fn shard_error(id: &Hash, problem: String) -> FsckError {
+    FsckError {
+        object: format!("shard {id}"),
+        problem,
+        files: vec![],
+        commits: vec![],
+    }
+}
+
+/// Checks every shard file and every record in it (as a received shard is checked:
+/// layout, claims, each record's bytes against its hash), and the index's shards that
+/// have no file. Returns every damaged copy found.
+fn check_shards(store: &ChunkStore, report: &mut FsckReport) -> Result<BadCopies> {
+    let mut bad: BadCopies = HashMap::new();
     let files: BTreeSet<Hash> = store.shard_files()?.into_iter().collect();
     let indexed: BTreeSet<Hash> = store
         .indexed_shards()?
         .into_iter()
         .map(|(h, _)| h)
         .collect();
+    // Every copy the index points into shard `id`, marked bad for `why`.
+    let mark_indexed = |id: &Hash, why: &str, bad: &mut BadCopies| -> Result<()> {
+        let mut mark = |h: Hash, loc: Location| {
+            if loc.shard == *id {
+                bad.entry(h).or_default().push((*id, why.to_string()));
+            }
+        };
+        store.for_each_record(&mut mark)?;
+        store.for_each_alternate(&mut mark)
+    };
     for id in &files {
         report.shards += 1;
         let shard = match store.shard(id) {
             Ok(s) => s,
             Err(e) => {
-                report.errors.push(FsckError {
-                    object: format!("shard {id}"),
-                    problem: e.to_string(),
-                    files: vec![],
-                    commits: vec![],
-                });
+                report.errors.push(shard_error(id, e.to_string()));
                 continue;
             }
         };
         let whole = shard.hash_file()?;
-        let mut shard_problem =
-            (whole != *id).then(|| format!("content hashes to {whole}, not to its name"));
-        match shard.table() {
+        let mut problems = Vec::new();
+        if whole != *id {
+            problems.push(format!("content hashes to {whole}, not to its name"));
+        }
+        match shard.layout() {
             Err(e) => {
-                shard_problem = Some(e.to_string());
-                store.for_each_record(|h, loc| {
-                    if loc.shard == *id {
-                        bad.insert(h, (*id, "its shard's table is unreadable".into()));
-                    }
-                })?;
+                problems.push(e.to_string());
+                mark_indexed(id, "its shard's table is unreadable", &mut bad)?;
             }
-            Ok(table) => {
-                for e in &table {
-                    report.records += 1;
-                    if let Err(err) = shard.read(e) {
-                        bad.insert(e.hash, (*id, err.to_string()));
-                    }
+            Ok((table, table_offset)) => {
+                if let Err(why) = check_layout(&table, table_offset) {
+                    problems.push(why);
+                }
+                report.records += table.len() as u64;
+                let failed: Vec<(Hash, String)> = table
+                    .par_iter()
+                    .filter_map(|e| shard.verify(e).err().map(|err| (e.hash, err.to_string())))
+                    .collect();
+                if let Some((_, first)) = failed.first() {
+                    problems.push(format!(
+                        "{} of its {} records do not hold the bytes their table names (first: {first})",
+                        failed.len(),
+                        table.len()
+                    ));
+                }
+                for (h, why) in failed {
+                    bad.entry(h).or_default().push((*id, why));
                 }
             }
         }
-        if let Some(p) = shard_problem {
-            report.errors.push(FsckError {
-                object: format!("shard {id}"),
-                problem: p,
-                files: vec![],
-                commits: vec![],
-            });
+        if !problems.is_empty() {
+            report.errors.push(shard_error(id, problems.join("; ")));
         }
         if !indexed.contains(id) {
             report.warnings.push(format!("shard {id} is not in the chunk index (left by an interrupted write; `colony gc` re-indexes or removes it)"));
         }
     }
     for id in indexed.difference(&files) {
-        report.errors.push(FsckError {
-            object: format!("shard {id}"),
-            problem: "indexed but the file is missing".into(),
-            files: vec![],
-            commits: vec![],
-        });
-        store.for_each_record(|h, loc| {
-            if loc.shard == *id {
-                bad.insert(h, (*id, "its shard file is missing".into()));
-            }
-        })?;
+        report
+            .errors
+            .push(shard_error(id, "indexed but the file is missing".into()));
+        mark_indexed(id, "its shard file is missing", &mut bad)?;
     }
     Ok(bad)
+}
+
+/// Of the records with a damaged copy, those no good copy the index knows of holds:
+/// reads of them fail. A damaged indexed copy with a good alternate is a warning (reads
+/// fall back; gc makes the good copy the indexed one).
+fn lost_records(
+    store: &ChunkStore,
+    bad: &BadCopies,
+    report: &mut FsckReport,
+) -> Result<BadRecords> {
+    let mut lost = BadRecords::new();
+    if bad.is_empty() {
+        return Ok(lost);
+    }
+    let files: BTreeSet<Hash> = store.shard_files()?.into_iter().collect();
+    let is_bad = |h: &Hash, shard: &Hash| {
+        bad.get(h)
+            .is_some_and(|c| c.iter().any(|(s, _)| s == shard))
+    };
+    // Good copies in shard files the index does not (yet) point to for that record: an
+    // index written before alternates were kept, or a shard not indexed yet.
+    let mut elsewhere: HashMap<Hash, Hash> = HashMap::new();
+    for id in &files {
+        if let Ok(table) = store.shard(id).and_then(|s| s.table()) {
+            for e in table {
+                if bad.contains_key(&e.hash) && !is_bad(&e.hash, id) {
+                    elsewhere.entry(e.hash).or_insert(*id);
+                }
+            }
+        }
+    }
+    for (h, copies) in bad {
+        let Some(indexed) = store.locate(h)? else {
+            continue; // not indexed: a file that needs it is reported as missing it
+        };
+        let mut reachable = vec![indexed];
+        reachable.extend(store.alternates(h)?);
+        let good = reachable
+            .iter()
+            .find(|l| files.contains(&l.shard) && !is_bad(h, &l.shard));
+        let indexed_bad = copies.iter().find(|(s, _)| *s == indexed.shard);
+        match (good, indexed_bad) {
+            (Some(g), Some((s, why))) => report.warnings.push(format!(
+                "record {h}: its indexed copy in shard {s} is damaged ({why}); reads use the good copy in shard {}, and `colony gc` makes that the indexed one",
+                g.shard
+            )),
+            (Some(_), None) => {}
+            (None, _) => {
+                let (s, why) = indexed_bad.unwrap_or(&copies[0]);
+                let why = match elsewhere.get(h) {
+                    Some(g) => format!(
+                        "{why}; a good copy is in shard {g}, which `colony gc` makes the indexed one"
+                    ),
+                    None => why.clone(),
+                };
+                lost.insert(*h, (*s, why));
+            }
+        }
+    }
+    Ok(lost)
 }
 
 impl Repo {
@@ -124,32 +205,21 @@ impl Repo {
     pub fn fsck(&self) -> Result<FsckReport> {
         let mut report = FsckReport::default();
         let store = self.chunks()?;
-        let bad = check_shards(store, &mut report)?;
-        // Refs → commits.
-        let mut tips: Vec<(String, ObjectId)> = Vec::new();
-        // Run records (`refs/runs/`) are commits whose trees hold checkpoints: live data.
-        for prefix in ["refs/heads/", "refs/tags/", "refs/pins/", "refs/runs/"] {
-            match self.history().list_refs(prefix) {
-                Ok(v) => tips.extend(v.into_iter().map(|(n, id)| (format!("{prefix}{n}"), id))),
-                Err(e) => report.errors.push(FsckError {
-                    object: format!("refs {prefix}"),
-                    problem: e.to_string(),
-                    files: vec![],
-                    commits: vec![],
-                }),
-            }
-        }
-        match self.head() {
-            Ok(h) => tips.extend(h.commit().map(|c| ("HEAD".to_string(), c))),
-            Err(e) => report.errors.push(FsckError {
-                object: "ref HEAD".into(),
-                problem: e.to_string(),
+        let copies = check_shards(store, &mut report)?;
+        let bad = lost_records(store, &copies, &mut report)?;
+        // Refs → commits: every root gc keeps alive (remote-tracking branches, run
+        // records and a merge in progress included), so that what gc keeps is checked.
+        let roots = self.roots()?;
+        for (name, why) in &roots.dangling {
+            report.errors.push(FsckError {
+                object: format!("ref {name}"),
+                problem: why.clone(),
                 files: vec![],
                 commits: vec![],
-            }),
+            });
         }
         let mut good_tips = Vec::new();
-        for (name, id) in &tips {
+        for (name, id) in &roots.tips {
             match self.history().commit_info(*id) {
                 Ok(_) => good_tips.push(*id),
                 Err(e) => report.errors.push(FsckError {

@@ -4,10 +4,11 @@
 //! A remote is anything that implements [`Remote`]: list its branches, copy the history
 //! objects reachable from some commits, list its shards, hand over one shard's bytes and
 //! accept a push. The caller verifies everything it receives (git object ids are
-//! recomputed when the objects are written; every shard is hashed with BLAKE3 before it
-//! is indexed), so a remote is never trusted. Where a remote lives is a [`RemoteUrl`]:
-//! another dataset on this machine ([`LocalRemote`]), a peer over iroh (a ticket) or an
-//! S3-compatible object store (`s3://BUCKET/PREFIX`).
+//! recomputed when the objects are written; every shard is hashed with BLAKE3, and every
+//! record in it checked against the hash its table gives, before it is indexed; no ref
+//! moves to a commit that did not arrive), so a remote is never trusted. Where a remote
+//! lives is a [`RemoteUrl`]: another dataset on this machine ([`LocalRemote`]), a peer
+//! over iroh (a ticket) or an S3-compatible object store (`s3://BUCKET/PREFIX`).
 //!
 //! Remotes are recorded in `config.toml` as `[remote.NAME] url = "…"` (older configs
 //! wrote `path = "/abs/path"`, still read).
@@ -21,7 +22,7 @@ use gix::objs::Write as _;
 use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::history::History;
-use crate::ops::fork::{Shared, share_file};
+use crate::ops::fork::{Shared, copy_file};
 use crate::repo::{Access, Repo};
 
 /// A source of history and shards.
@@ -248,7 +249,8 @@ impl Repo {
         Ok(info)
     }
 
-    /// Removes remote `name` and its remote-tracking refs.
+    /// Removes remote `name` and its remote-tracking refs, dangling or unreadable ones
+    /// included (they are never followed, only deleted).
     pub fn remove_remote(&mut self, name: &str) -> Result<()> {
         validate_remote_name(name)?;
         if !self.config_mut().remove(&format!("remote.{name}")) {
@@ -256,8 +258,18 @@ impl Repo {
         }
         self.config().save()?;
         let prefix = format!("refs/remotes/{name}/");
-        for (branch, _) in self.history().list_refs(&prefix)? {
-            self.history().delete_ref(&format!("{prefix}{branch}"))?;
+        for r in crate::ops::gc::refs_under(self.history(), &prefix)? {
+            if r.name.len() > prefix.len() {
+                self.history().delete_ref(&r.name)?;
+            }
+        }
+        // What no ref listing could name (a ref file that does not parse): colony writes
+        // remote-tracking refs only as loose files in this folder.
+        let folder = self.history().dir().join(&prefix);
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder)
+                .map_err(|e| StoreError::io(format!("remove {}", folder.display()), e))?;
+            crate::durable::sync_dir(folder.parent().expect("refs/remotes"))?;
         }
         Ok(())
     }
@@ -453,7 +465,9 @@ impl Remote for DatasetSource<'_> {
     fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared> {
         let src = crate::shard_path(&self.repo.colony_dir().join("shards"), id);
         let _ = std::fs::remove_file(dest);
-        let how = share_file(&src, dest)?;
+        // Reflinked or copied, never hard-linked: the other dataset's owner must not be
+        // able to change the file after the receiving side verified it.
+        let how = copy_file(&src, dest)?;
         if let Ok(m) = std::fs::metadata(dest) {
             progress(m.len());
         }

@@ -129,7 +129,10 @@ impl Link {
     }
 
     /// Writes the objects reachable from `tips` and not `haves` into `into`, each id
-    /// recomputed from its bytes; returns how many were new.
+    /// recomputed from its bytes and each only once every object it refers to is here
+    /// (so that what is written is always whole history); returns how many were new.
+    /// Whether the tips themselves arrived is the caller's to check
+    /// ([`crate::ops::fetch::check_tips`]) before it moves any ref.
     pub fn objects(&self, into: &History, tips: &[ObjectId], haves: &[ObjectId]) -> Result<u64> {
         let req = Request::Objects {
             tips: tips.iter().map(ToString::to_string).collect(),
@@ -159,6 +162,14 @@ impl Link {
                 std::io::Read::read_exact(&mut r, &mut data).map_err(io)?;
                 if into.repo().has_object(id) {
                     continue;
+                }
+                // Referred-to first, as colony writes history: an object whose
+                // references are not here yet would leave a commit without its tree
+                // or parents, which later walks of the history trip over.
+                if let Some(missing) = first_missing_reference(into, kind, &data)? {
+                    return Err(self.err(format!(
+                        "sent history object {id} before {missing}, which it refers to (or never sent that); nothing after it was used"
+                    )));
                 }
                 let got = into
                     .repo()
@@ -255,4 +266,41 @@ impl Link {
             whole: keep == 0,
         })
     }
+}
+
+/// The first object that `data` (an object of `kind`) refers to and `into` lacks.
+fn first_missing_reference(
+    into: &History,
+    kind: gix::objs::Kind,
+    data: &[u8],
+) -> Result<Option<ObjectId>> {
+    let hash_kind = gix::hash::Kind::Sha1;
+    fn bad(kind: gix::objs::Kind, e: impl std::fmt::Display) -> StoreError {
+        StoreError::MalformedHistory {
+            object: format!("a {kind} sent by a peer"),
+            why: e.to_string(),
+        }
+    }
+    let has = |id: &ObjectId| into.repo().has_object(id);
+    Ok(match kind {
+        gix::objs::Kind::Commit => {
+            let c = gix::objs::CommitRef::from_bytes(data, hash_kind).map_err(|e| bad(kind, e))?;
+            std::iter::once(c.tree())
+                .chain(c.parents())
+                .find(|id| !has(id))
+        }
+        gix::objs::Kind::Tree => {
+            let t = gix::objs::TreeRef::from_bytes(data, hash_kind).map_err(|e| bad(kind, e))?;
+            t.entries
+                .iter()
+                .filter(|e| !e.mode.is_commit())
+                .map(|e| e.oid.to_owned())
+                .find(|id| !has(id))
+        }
+        gix::objs::Kind::Tag => {
+            let t = gix::objs::TagRef::from_bytes(data, hash_kind).map_err(|e| bad(kind, e))?;
+            Some(t.target()).filter(|id| !has(id))
+        }
+        gix::objs::Kind::Blob => None,
+    })
 }

@@ -12,7 +12,7 @@ use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::ops::fetch::partial_shard_path;
 use crate::repo::Repo;
-use crate::shard::{SealedShard, ShardFile};
+use crate::shard::verify_shard_file;
 
 /// What taking shards moved.
 #[derive(Debug, Default, Clone, Copy)]
@@ -26,8 +26,9 @@ pub struct Took {
 }
 
 /// Brings the shards in `wanted` that `repo` lacks from `link`, each verified in 16 KiB
-/// groups as it streams and then as a whole before it is renamed into place and
-/// indexed.
+/// groups as it streams, then as a whole and record by record
+/// ([`verify_shard_file`]) before it is renamed into place and indexed. A shard that
+/// fails is deleted and the error ([`StoreError::ShardRefused`]) names it and the peer.
 pub fn take_shards(repo: &Repo, link: &Link, wanted: &[(Hash, u64)]) -> Result<Took> {
     let store = repo.chunks()?;
     let mut have: HashSet<Hash> = store.shard_files()?.into_iter().collect();
@@ -43,13 +44,15 @@ pub fn take_shards(repo: &Repo, link: &Link, wanted: &[(Hash, u64)]) -> Result<T
         let tmp = partial_shard_path(store.dir(), id);
         let got = link.shard(id, &tmp, &|n| progress.advance(n))?;
         took.moved += got.moved;
-        let sealed = match seal(id, &tmp, got.whole) {
+        let sealed = match verify_shard_file(*id, &tmp, got.whole) {
             Ok(s) => s,
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(link.err(format!(
-                    "shard {id} failed verification ({e}); it was not stored"
-                )));
+                return Err(StoreError::ShardRefused {
+                    remote: format!("{} (peer {})", link.name, link.peer()),
+                    shard: *id,
+                    source: Box::new(e),
+                });
             }
         };
         std::fs::File::open(&tmp)
@@ -62,28 +65,6 @@ pub fn take_shards(repo: &Repo, link: &Link, wanted: &[(Hash, u64)]) -> Result<T
     }
     progress.end();
     Ok(took)
-}
-
-/// Verifies a received shard file as a whole (unless `proven`: every byte of it was
-/// checked against its BLAKE3 tree as it arrived) and reads its table.
-pub fn seal(id: &Hash, tmp: &std::path::Path, proven: bool) -> Result<SealedShard> {
-    let file = ShardFile::open(*id, tmp)?;
-    let actual = if proven { *id } else { file.hash_file()? };
-    if actual != *id {
-        return Err(StoreError::CorruptShard {
-            shard: *id,
-            why: format!("its bytes hash to {actual}"),
-        });
-    }
-    let entries = file.table()?;
-    let size = std::fs::metadata(tmp)
-        .map_err(|e| StoreError::io("stat received shard", e))?
-        .len();
-    Ok(SealedShard {
-        id: *id,
-        size,
-        entries,
-    })
 }
 
 /// What [`take_commit`] did.
@@ -157,6 +138,12 @@ pub fn take_commit(repo: &Repo, link: &Link, commit: ObjectId, to: Target<'_>) -
         out.objects = link.objects(repo.history(), &[commit], &haves)?;
         repo.history().sync()?;
     }
+    // No ref moves to a commit that is not here.
+    crate::ops::fetch::check_tips(
+        repo.history(),
+        &format!("{} (peer {})", link.name, link.peer()),
+        [(format!("commit {commit}"), commit)],
+    )?;
     if let (Some(f), Some(b)) = (&full, branch) {
         if let Some(old) = out.old
             && !force
@@ -230,4 +217,64 @@ fn check_checked_out(repo: &Repo, branch: &str) -> Result<bool> {
         )));
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use crate::ops::remote::Remote;
+    use crate::peer::{PeerOptions, PeerRemote, ServeOptions, node, node_id, serve};
+    use crate::repo::{Access, InitOptions, Repo};
+
+    fn serve_in_thread(root: std::path::PathBuf, allow: Vec<iroh::EndpointId>) -> String {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let opts = ServeOptions {
+                endpoint: node::EndpointOptions {
+                    relay: false,
+                    bind: Some("127.0.0.1:0".parse().unwrap()),
+                    accept: true,
+                },
+                allow,
+                ..Default::default()
+            };
+            let _ = serve(&root, &opts, &|s| tx.send(s.ticket.clone()).unwrap());
+        });
+        rx.recv().unwrap()
+    }
+
+    /// An allowed peer pushes a commit whose chunk its (poisoned) index places in a
+    /// forged shard: validly named, so every 16 KiB group streams verified, but its
+    /// record is garbage. The serving node refuses the shard by name before indexing
+    /// it, and moves no branch. (One chunk, no manifest: the pusher never reads it.)
+    #[test]
+    fn a_pushed_forged_shard_is_refused_by_name() {
+        let a_dir = tempfile::tempdir().unwrap();
+        let p_dir = tempfile::tempdir().unwrap();
+        let a = Repo::init(a_dir.path(), &InitOptions::default()).unwrap();
+        let content: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(a_dir.path().join("x.bin"), &content).unwrap();
+        a.add(&[String::new()]).unwrap();
+        let c = a.commit("v1", false).unwrap();
+        let commit = gix::ObjectId::from_hex(c.commit.as_bytes()).unwrap();
+        let store = a.chunks().unwrap();
+        let honest = store.shard_files().unwrap()[0];
+        let forged = store.forge_copy_for_test(&honest);
+        store.reindex_shard(&forged).unwrap();
+
+        drop(Repo::init(p_dir.path(), &InitOptions::default()).unwrap());
+        let me = node_id(a.colony_dir()).unwrap();
+        let ticket = serve_in_thread(p_dir.path().to_path_buf(), vec![me]);
+        let r = PeerRemote::open("p", &ticket, PeerOptions::default()).unwrap();
+        let err = r.push(&a, "data", commit, false).unwrap_err().to_string();
+        assert!(err.contains(&forged.id.to_hex()), "names the shard: {err}");
+        assert!(err.contains("failed verification"), "{err}");
+
+        let p = Repo::open(p_dir.path(), Access::Read, &|_| {}).unwrap();
+        assert_eq!(p.history().ref_target("refs/heads/data").unwrap(), None);
+        let ps = p.chunks().unwrap();
+        assert!(!ps.shard_files().unwrap().contains(&forged.id));
+        assert!(ps.indexed_shards().unwrap().is_empty());
+    }
 }

@@ -11,6 +11,28 @@ pub const FOOTER_LEN: usize = 8 + 4 + 4 + 8;
 /// Bytes per table entry.
 pub const ENTRY_LEN: usize = 32 + 8 + 4 + 4 + 1;
 
+/// The most bytes a chunk record may hold: the chunker never cuts a longer chunk
+/// ([`crate::chunker::MAX_CHUNK`], 256 KiB), and a file of one chunk is at most that long.
+pub const MAX_CHUNK_RECORD: u32 = crate::chunker::MAX_CHUNK as u32;
+
+/// The most bytes a manifest record may hold. A manifest is 16 bytes plus 36 per chunk
+/// ([`crate::manifest::FileManifest::encode`]) kept in one record, whose length a table
+/// entry holds as a `u32`: so at most 119 304 647 chunks, just under 4 GiB, which is
+/// the manifest of a file of at least 1.8 TiB (every chunk at the 16 KiB minimum) and
+/// about 7.3 TiB at the 64 KiB average. The format allows no larger manifest. Because
+/// that bound is large, a record claiming more than [`MAX_CHUNK_RECORD`] bytes is
+/// decompressed and hashed as a stream, proving its bytes, before a buffer of its
+/// claimed length is ever allocated (see [`super::read_record`]).
+pub const MAX_MANIFEST_RECORD: u32 = 16 + 36 * ((u32::MAX - 16) / 36);
+
+/// The most uncompressed bytes a record of `kind` may claim.
+pub fn max_raw_len(kind: EntryKind) -> u32 {
+    match kind {
+        EntryKind::Chunk => MAX_CHUNK_RECORD,
+        EntryKind::Manifest => MAX_MANIFEST_RECORD,
+    }
+}
+
 /// What a record in a shard holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -19,6 +41,15 @@ pub enum EntryKind {
     Chunk,
     /// A file manifest: the ordered chunk list of one file.
     Manifest,
+}
+
+impl std::fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EntryKind::Chunk => "chunk",
+            EntryKind::Manifest => "manifest",
+        })
+    }
 }
 
 /// One record of a shard: where it is and how to turn it back into its bytes.
@@ -111,6 +142,35 @@ pub fn decode_table(table: &[u8], table_offset: u64) -> Result<Vec<ShardEntry>, 
         out.push(e);
     }
     Ok(out)
+}
+
+/// Checks that the records of a table tile its data area: in table order the first
+/// starts right after the magic, each starts where the one before it ends, the last ends
+/// where the table starts, and no record hash appears twice. [`super::ShardWriter`]
+/// writes every shard so; a table that does not was forged or damaged. Holding to it
+/// bounds the work of verifying a shard by its size: every stored byte belongs to one
+/// record, and no record is decompressed twice.
+pub fn check_layout(entries: &[ShardEntry], table_offset: u64) -> Result<(), String> {
+    let mut at = MAGIC.len() as u64;
+    let mut seen = std::collections::HashSet::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        if e.offset != at {
+            return Err(format!(
+                "table entry {i} starts at byte {}, not where the record before it ends ({at})",
+                e.offset
+            ));
+        }
+        if !seen.insert(e.hash) {
+            return Err(format!("table entry {i} repeats record {}", e.hash));
+        }
+        at += e.stored_len as u64;
+    }
+    if at != table_offset {
+        return Err(format!(
+            "the records end at byte {at} but the table starts at {table_offset}"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

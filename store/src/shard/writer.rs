@@ -21,6 +21,7 @@ pub struct ShardWriter {
 }
 
 /// A shard that is durable on disk under its final name.
+#[derive(Debug)]
 pub struct SealedShard {
     /// BLAKE3 of the shard file.
     pub id: Hash,
