@@ -181,7 +181,7 @@ fn lost_records(
         let indexed_bad = copies.iter().find(|(s, _)| *s == indexed.shard);
         match (good, indexed_bad) {
             (Some(g), Some((s, why))) => report.warnings.push(format!(
-                "record {h}: its indexed copy in shard {s} is damaged ({why}); reads use the good copy in shard {}, and `colony gc` makes that the indexed one",
+                "record {h}: its indexed copy in shard {s} is damaged ({why}); reads use the good copy in shard {}, and gc makes that the indexed one",
                 g.shard
             )),
             (Some(_), None) => {}
@@ -189,7 +189,7 @@ fn lost_records(
                 let (s, why) = indexed_bad.unwrap_or(&copies[0]);
                 let why = match elsewhere.get(h) {
                     Some(g) => format!(
-                        "{why}; a good copy is in shard {g}, which `colony gc` makes the indexed one"
+                        "{why}; a good copy is in shard {g}, which gc makes the indexed one"
                     ),
                     None => why.clone(),
                 };
