@@ -19,8 +19,13 @@ use crate::{CliError, Ctx};
 /// lookup (for offline networks and tests). Otherwise iroh's default relays help peers
 /// behind NAT reach this node. The node key lives in `.colony/node.key` (see
 /// `colony id`). With `--json`, one line of JSON with the node id and ticket is printed
-/// once the node is ready. Test hook: `COLONY_TEST_LIE=flip` in the environment makes
-/// the node flip a byte in every shard it sends.
+/// once the node is ready.
+///
+/// Anyone with the ticket can read every branch, pin, run record and shard this dataset
+/// holds. What one peer can make the node do is bounded: 8 requests open at once per
+/// peer and 64 in all (more are answered "busy"), 10 s to deliver a request, 60 s for
+/// an asker that stops reading, `--paths` globs of at most 1024 bytes matched in linear
+/// time, and 256 MiB of cached shard outboards.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Use no relay and no address lookup: peers dial the ticket's addresses directly.
@@ -49,7 +54,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
             accept: true,
         },
         allow,
-        lie: std::env::var("COLONY_TEST_LIE").is_ok_and(|v| v == "flip"),
+        lie: test_lie(),
+        limits: Default::default(),
     };
     let (json, quiet) = (ctx.json, ctx.quiet);
     colony_store::peer::serve(&root, &opts, &|s| {
@@ -64,4 +70,19 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
         let _ = out.flush();
     })?;
     Ok(0)
+}
+
+/// Test hook for the end-to-end tests, which drive the dev-profile binary:
+/// `COLONY_TEST_LIE=flip` makes the node flip a byte of every shard it sends, so that
+/// tests can show peers catch lies. Compiled into debug builds only: a release build of
+/// `serve` never reads the variable.
+#[cfg(debug_assertions)]
+fn test_lie() -> bool {
+    std::env::var("COLONY_TEST_LIE").is_ok_and(|v| v == "flip")
+}
+
+/// Release builds have no test hook.
+#[cfg(not(debug_assertions))]
+fn test_lie() -> bool {
+    false
 }

@@ -29,6 +29,10 @@ use crate::Hash;
 use crate::content::chunk_list;
 use crate::error::{Result, StoreError};
 use crate::repo::Repo;
+use crate::snapshot::FileEntry;
+
+mod glob;
+pub use glob::{Glob, glob_matches};
 
 /// The file under `.colony/` that holds the patterns.
 pub const SPARSE_FILE: &str = "sparse";
@@ -36,7 +40,7 @@ pub const SPARSE_FILE: &str = "sparse";
 /// The globs a sparse work tree holds.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Sparse {
-    /// The patterns (see [`glob_matches`]).
+    /// The patterns (see [`Glob`]).
     pub patterns: Vec<String>,
 }
 
@@ -47,50 +51,45 @@ impl Sparse {
     }
 }
 
-/// Whether `path` matches `glob`: `*` and `?` within a path component, `**` across
-/// components; a pattern naming a folder matches everything under it.
-pub fn glob_matches(glob: &str, path: &str) -> bool {
-    fn m(p: &[u8], s: &[u8]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some(b'*') if p.get(1) == Some(&b'*') => {
-                let rest = p[2..].strip_prefix(b"/").unwrap_or(&p[2..]);
-                (0..=s.len()).any(|i| (i == 0 || s[i - 1] == b'/') && m(rest, &s[i..]))
-                    || (0..=s.len()).any(|i| m(&p[2..], &s[i..]))
-            }
-            Some(b'*') => (0..=s.len())
-                .take_while(|&i| i == 0 || s[i - 1] != b'/')
-                .any(|i| m(&p[1..], &s[i..])),
-            Some(b'?') => !s.is_empty() && s[0] != b'/' && m(&p[1..], &s[1..]),
-            Some(c) => s.first() == Some(c) && m(&p[1..], &s[1..]),
-        }
-    }
-    let g = glob.trim_end_matches('/');
-    if g.is_empty() || g == "." {
-        return true;
-    }
-    m(g.as_bytes(), path.as_bytes())
-        || path
-            .strip_prefix(g)
-            .is_some_and(|rest| rest.starts_with('/'))
-        || (g.contains('*') && m(format!("{g}/**").as_bytes(), path.as_bytes()))
+/// The error of a request abandoned because its asker went away.
+pub fn abandoned() -> StoreError {
+    StoreError::Refused("abandoned: the asker went away".into())
 }
 
-/// The shards holding the chunks and manifests of `commit`'s files (only those matching
-/// `paths`, when given), with their sizes, read from `repo`'s chunk index.
-pub fn snapshot_shards(
+/// The files of `commit`'s snapshot (only those matching `paths`, when given). Reads
+/// history only, never the chunk index. `gone` is asked between files: when it says the
+/// asker went away, the work stops with [`abandoned`].
+pub fn snapshot_files(
     repo: &Repo,
     commit: ObjectId,
-    paths: Option<&str>,
+    paths: Option<&Glob>,
+    gone: &dyn Fn() -> bool,
+) -> Result<Vec<FileEntry>> {
+    let snap = repo.history().read_snapshot(commit)?.files;
+    let mut out = Vec::new();
+    for (path, e) in snap {
+        if gone() {
+            return Err(abandoned());
+        }
+        if paths.is_none_or(|g| g.matches(&path)) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// The shards holding the chunks and manifests of `files`, with their sizes, read from
+/// `repo`'s chunk index. `gone` is asked between files, as in [`snapshot_files`].
+pub fn shards_of(
+    repo: &Repo,
+    files: &[FileEntry],
+    gone: &dyn Fn() -> bool,
 ) -> Result<BTreeMap<Hash, u64>> {
     let store = repo.chunks()?;
-    let snap = repo.history().read_snapshot(commit)?.files;
     let mut records: HashSet<Hash> = HashSet::new();
-    for (path, e) in &snap {
-        if let Some(g) = paths
-            && !glob_matches(g, path)
-        {
-            continue;
+    for e in files {
+        if gone() {
+            return Err(abandoned());
         }
         if let Some(m) = e.manifest {
             records.insert(m);
@@ -111,6 +110,18 @@ pub fn snapshot_shards(
         });
     }
     Ok(out)
+}
+
+/// The shards holding the chunks and manifests of `commit`'s files (only those matching
+/// the glob `paths`, when given), with their sizes, read from `repo`'s chunk index.
+pub fn snapshot_shards(
+    repo: &Repo,
+    commit: ObjectId,
+    paths: Option<&str>,
+) -> Result<BTreeMap<Hash, u64>> {
+    let glob = paths.map(Glob::new);
+    let files = snapshot_files(repo, commit, glob.as_ref(), &|| false)?;
+    shards_of(repo, &files, &|| false)
 }
 
 impl Repo {
@@ -176,20 +187,33 @@ impl Repo {
 
 #[cfg(test)]
 mod tests {
-    use super::{Sparse, glob_matches};
+    use super::{Glob, Sparse, shards_of, snapshot_files};
+    use crate::repo::{InitOptions, Repo};
 
+    /// The work of listing a snapshot's shards for a peer stops between files once the
+    /// asker is gone, in both halves (history, then the chunk index).
     #[test]
-    fn globs() {
-        assert!(glob_matches("data/*.csv", "data/a.csv"));
-        assert!(!glob_matches("data/*.csv", "data/x/a.csv"));
-        assert!(glob_matches("data/**/*.csv", "data/x/y/a.csv"));
-        assert!(glob_matches("data/**", "data/x/y/a.csv"));
-        assert!(glob_matches("data", "data/x/y/a.csv"));
-        assert!(glob_matches("data/", "data/a"));
-        assert!(!glob_matches("data", "database/a"));
-        assert!(glob_matches("**/a.bin", "x/y/a.bin"));
-        assert!(glob_matches("a?.bin", "ab.bin"));
-        assert!(glob_matches(".", "any/thing"));
+    fn listing_a_snapshot_stops_when_the_asker_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo::init(dir.path(), &InitOptions::default()).unwrap();
+        std::fs::write(dir.path().join("a.bin"), vec![7u8; 100_000]).unwrap();
+        std::fs::write(dir.path().join("b.txt"), b"b").unwrap();
+        repo.add(&[String::new()]).unwrap();
+        let c = repo.commit("t", false).unwrap().commit;
+        let c = gix::ObjectId::from_hex(c.as_bytes()).unwrap();
+        let glob = Glob::new("a*");
+        assert_eq!(
+            snapshot_files(&repo, c, Some(&glob), &|| false)
+                .unwrap()
+                .len(),
+            1
+        );
+        let e = snapshot_files(&repo, c, None, &|| true).unwrap_err();
+        assert!(e.to_string().contains("abandoned"), "{e}");
+        let files = snapshot_files(&repo, c, None, &|| false).unwrap();
+        assert_eq!(files.len(), 2);
+        assert!(shards_of(&repo, &files, &|| true).is_err());
+        assert_eq!(shards_of(&repo, &files, &|| false).unwrap().len(), 1);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use iroh::endpoint::Connection;
 use tokio::runtime::Handle;
 
 use super::protocol::{
-    BLOCK_SIZE, GROUP_BYTES, Request, Response, SyncRecv, SyncSend, kind_of, read_frame,
+    BLOCK_SIZE, GROUP_BYTES, Request, Response, SyncRecv, SyncSend, read_frame, read_object,
     write_frame,
 };
 use crate::Hash;
@@ -147,19 +147,9 @@ impl Link {
             let mut n = 0;
             let mut data = Vec::new();
             loop {
-                let mut kind = [0u8];
-                std::io::Read::read_exact(&mut r, &mut kind).map_err(io)?;
-                if kind[0] == 0 {
+                let Some((kind, id)) = read_object(&mut r, &mut data).map_err(io)? else {
                     return Ok(n);
-                }
-                let kind = kind_of(kind[0]).ok_or_else(|| self.err("unknown object kind"))?;
-                let mut id = [0u8; 20];
-                std::io::Read::read_exact(&mut r, &mut id).map_err(io)?;
-                let id = ObjectId::from_bytes_or_panic(&id);
-                let mut len = [0u8; 4];
-                std::io::Read::read_exact(&mut r, &mut len).map_err(io)?;
-                data.resize(u32::from_le_bytes(len) as usize, 0);
-                std::io::Read::read_exact(&mut r, &mut data).map_err(io)?;
+                };
                 if into.repo().has_object(id) {
                     continue;
                 }

@@ -1,6 +1,6 @@
 //! A peer as a [`Remote`]: one or more tickets, connected on first use, tried in turn.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +12,9 @@ use tokio::runtime::Runtime;
 use super::answer::{Answerer, Outboards};
 use super::link::Link;
 use super::node::{EndpointOptions, bind, load_or_create_key, runtime};
-use super::protocol::{ALPN, RUNS, Request, Response, SyncRecv, SyncSend, read_frame, write_frame};
+use super::protocol::{
+    ALPN, RUNS, Request, Response, SyncRecv, SyncSend, read_frame, read_frame_async, write_frame,
+};
 use super::receive::Target;
 use super::ticket::Ticket;
 use crate::Hash;
@@ -239,23 +241,14 @@ impl PeerRemote {
         )
         .map_err(|e| link.err(format!("could not send the request: {e}")))?;
         let _ = send.finish();
-        let mut answer = rt.spawn(async move {
-            let mut len = [0u8; 4];
-            recv.read_exact(&mut len)
-                .await
-                .map_err(std::io::Error::other)?;
-            let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
-            recv.read_exact(&mut body)
-                .await
-                .map_err(std::io::Error::other)?;
-            serde_json::from_slice::<Response>(&body).map_err(std::io::Error::other)
-        });
+        let mut answer = rt.spawn(async move { read_frame_async::<Response>(&mut recv).await });
         let outboards = Outboards::default();
         let answerer = Answerer {
             repo: local,
             outboards: &outboards,
             lie: false,
         };
+        let mut offer = Offer::new(req);
         loop {
             let next = rt.block_on(async {
                 tokio::select! {
@@ -284,14 +277,9 @@ impl PeerRemote {
                         stream: &mut s,
                     };
                     let res = match asked {
-                        Ok(
-                            q @ (Request::Refs
-                            | Request::Shards
-                            | Request::SnapshotShards { .. }
-                            | Request::Objects { .. }
-                            | Request::Shard { .. }),
-                        ) => answerer.answer(&q, &mut w),
-                        Ok(_) => Err(StoreError::Refused("not served here".into())),
+                        Ok(q) => offer
+                            .allows(local, &q)
+                            .and_then(|()| answerer.answer(&q, &mut w)),
                         Err(e) => Err(StoreError::io("read a request", e)),
                     };
                     if let Err(e) = res {
@@ -300,6 +288,71 @@ impl PeerRemote {
                     let _ = s.finish();
                 }
             }
+        }
+    }
+}
+
+/// What a push or pin conversation offers the peer it asks: the commit sent, its
+/// history, and the shards its snapshot needs. The peer's requests for anything else
+/// (other refs, the list of every shard, other commits' history or shards) are refused.
+///
+/// A shard is sent whole, so the peer also receives the other records packed into the
+/// same shards (chunks of files committed alongside, by their hashes, without the
+/// history that names them).
+struct Offer {
+    /// The commit offered, `None` for a request that offers nothing (`Unpin`).
+    commit: Option<ObjectId>,
+    /// The shards of its snapshot, listed on first need.
+    shards: Option<HashSet<Hash>>,
+}
+
+impl Offer {
+    fn new(req: &Request) -> Offer {
+        let commit = match req {
+            Request::Receive { commit, .. } => ObjectId::from_hex(commit.as_bytes()).ok(),
+            _ => None,
+        };
+        Offer {
+            commit,
+            shards: None,
+        }
+    }
+
+    /// Whether the peer may have the answer to `q`; refused with what is offered.
+    fn allows(&mut self, local: &Repo, q: &Request) -> Result<()> {
+        let refuse = |what: &str| {
+            let offered = self
+                .commit
+                .map_or_else(|| "nothing".to_string(), |c| format!("commit {c}"));
+            Err(StoreError::Refused(format!(
+                "{what} is not offered: this conversation offers {offered}, its history and the shards of its snapshot only"
+            )))
+        };
+        let Some(commit) = self.commit else {
+            return refuse("this request");
+        };
+        let is_commit = |hex: &str| ObjectId::from_hex(hex.as_bytes()).is_ok_and(|c| c == commit);
+        match q {
+            Request::SnapshotShards { commit: c, .. } if is_commit(c) => Ok(()),
+            Request::SnapshotShards { commit: c, .. } => refuse(&format!("commit {c}")),
+            Request::Objects { tips, .. } => match tips.iter().find(|t| !is_commit(t)) {
+                None => Ok(()),
+                Some(t) => refuse(&format!("the history of {t}")),
+            },
+            Request::Shard { id, .. } => {
+                if self.shards.is_none() {
+                    let listed = crate::ops::sparse::snapshot_shards(local, commit, None)?;
+                    self.shards = Some(listed.into_keys().collect());
+                }
+                if self.shards.as_ref().is_some_and(|s| s.contains(id)) {
+                    Ok(())
+                } else {
+                    refuse(&format!("shard {id}"))
+                }
+            }
+            Request::Refs => refuse("the list of refs"),
+            Request::Shards => refuse("the list of shards"),
+            Request::Receive { .. } | Request::Unpin { .. } => refuse("a push or pin request"),
         }
     }
 }

@@ -30,6 +30,7 @@ fn serve_in_thread(root: std::path::PathBuf, allow: Vec<iroh::EndpointId>) -> St
             },
             allow,
             lie: false,
+            limits: Limits::default(),
         };
         let _ = serve(&root, &opts, &|s| tx.send(s.ticket.clone()).unwrap());
     });
