@@ -374,4 +374,11 @@ fn a_remote_publishing_a_forged_record_under_an_honest_id_is_refused() {
         json(&victim, &["run", "show", &honest])["record_hash"],
         honest_hash
     );
+    // A forged run already held (adopted before names were checked, here planted) gives
+    // way to the honest one when it arrives.
+    ok(&mirror, &["fetch", "origin"]);
+    assert_eq!(
+        json(&mirror, &["run", "show", &honest])["record_hash"],
+        honest_hash
+    );
 }
