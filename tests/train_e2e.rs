@@ -145,8 +145,10 @@ fn verify_passes_honest_record_and_names_the_tampered_step() {
     let v = json(root, &["run", "verify", &run, "--steps", "6..9"]);
     assert!(v["first_bad"].is_null());
     ok(root, &["run", "verify", &run, "--sample", "3"]);
-    // Tamper with the stored record: write a modified record commit over the run ref.
-    {
+    // Tamper with the stored record: a modified record (under its own id, since a run
+    // whose name is not its record's id is refused outright, as checked at the end).
+    let honest = run.clone();
+    let (run, forged) = {
         let repo = Repo::open(root, Access::Write, &|_| {}).unwrap();
         let stored = read_run(&repo, &run).unwrap();
         let mut rec = stored.record.clone();
@@ -159,8 +161,11 @@ fn verify_passes_honest_record_and_names_the_tampered_step() {
             .into_iter()
             .filter(|(p, _)| p != "record.json")
             .collect();
-        write_record(&repo, &rec, &files, Some(&run)).unwrap();
-    }
+        let (tampered, _) = write_record(&repo, &rec, &files, None).unwrap();
+        let (forged, _) = write_record(&repo, &rec, &files, Some("f0f0f0f0f0f0f0f0")).unwrap();
+        (tampered, forged)
+    };
+    assert_ne!(run, honest);
     let out = run_colony(root, &["run", "verify", &run]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -173,6 +178,13 @@ fn verify_passes_honest_record_and_names_the_tampered_step() {
     assert_eq!(v["first_bad"]["step"], 12);
     // Steps before the tampering still verify.
     ok(root, &["run", "verify", &run, "--steps", "1..11"]);
+    // A record under a name that is not its id is refused by verify and show.
+    let forged = forged.as_str();
+    for args in [["run", "verify", forged], ["run", "show", forged]] {
+        let err = fails(root, &args);
+        assert!(err.contains("not what its name says"), "{err}");
+    }
+    ok(root, &["run", "verify", &honest, "--steps", "1..3"]);
 }
 
 fn run_colony(root: &Path, args: &[&str]) -> std::process::Output {
@@ -203,7 +215,7 @@ fn bisect_finds_a_planted_divergence() {
     assert_eq!(r["first_divergent_step"], 0, "{r}");
     // Planted: the same run with its chain rewritten from step 14.
     let run = a["run"].as_str().unwrap();
-    {
+    let planted = {
         let repo = Repo::open(root, Access::Write, &|_| {}).unwrap();
         let stored = read_run(&repo, run).unwrap();
         let mut rec = stored.record.clone();
@@ -216,9 +228,9 @@ fn bisect_finds_a_planted_divergence() {
             .into_iter()
             .filter(|(p, _)| p != "record.json")
             .collect();
-        write_record(&repo, &rec, &files, Some("planted")).unwrap();
-    }
-    let out = run_colony(root, &["run", "bisect", run, "planted", "--json"]);
+        write_record(&repo, &rec, &files, None).unwrap().0
+    };
+    let out = run_colony(root, &["run", "bisect", run, &planted, "--json"]);
     assert_eq!(out.status.code(), Some(3));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["first_divergent_step"], 14, "{r}");
@@ -394,7 +406,7 @@ fn verify_refuses_another_instruction_set_class() {
     let root = d.path();
     let a = train(root, MLP);
     let run = a["run"].as_str().unwrap();
-    {
+    let elsewhere = {
         let repo = Repo::open(root, Access::Write, &|_| {}).unwrap();
         let stored = read_run(&repo, run).unwrap();
         let mut rec = stored.record.clone();
@@ -404,9 +416,9 @@ fn verify_refuses_another_instruction_set_class() {
             .into_iter()
             .filter(|(p, _)| p != "record.json")
             .collect();
-        write_record(&repo, &rec, &files, Some("elsewhere")).unwrap();
-    }
-    let err = fails(root, &["run", "verify", "elsewhere"]);
+        write_record(&repo, &rec, &files, None).unwrap().0
+    };
+    let err = fails(root, &["run", "verify", &elsewhere]);
     assert!(err.contains("instruction-set class mismatch"), "{err}");
 }
 

@@ -192,6 +192,36 @@ pub enum StoreError {
         /// Its target.
         target: String,
     },
+    /// A symlink that, with the other symlinks of the same snapshot, would leave the
+    /// dataset (or loops, or nests too deep), although its target alone stays inside.
+    #[error(
+        "`{path}` is a symlink to `{target}`, which {why}; colony only records and writes symlinks that stay inside the dataset"
+    )]
+    HostileLink {
+        /// The link.
+        path: String,
+        /// Its target.
+        target: String,
+        /// What resolving it through the other links found.
+        why: String,
+    },
+    /// The store lock is not a plain file of this dataset (a symlink, a FIFO, …).
+    #[error("refusing the lock {path}: {why}; remove it and colony will create a plain one")]
+    UnsafeLock {
+        /// The lock file.
+        path: PathBuf,
+        /// What it is instead.
+        why: String,
+    },
+    /// A run record whose name is not the id its `record.json` hashes to: forged or
+    /// damaged, and never adopted or used.
+    #[error("run `{run}` is not what its name says: {why}; refusing it")]
+    ForgedRun {
+        /// The run's name (`refs/runs/<name>`).
+        run: String,
+        /// What does not match.
+        why: String,
+    },
     /// The configuration file is invalid.
     #[error("invalid configuration {path}: {why}")]
     Config {

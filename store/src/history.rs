@@ -22,6 +22,9 @@ use crate::error::{Result, StoreError};
 use crate::pointer;
 use crate::snapshot::{FileEntry, Mode, Snapshot, SnapshotRoot};
 
+mod links;
+pub use links::{MAX_LINK_HOPS, check_snapshot_links, link_problems};
+
 /// The trailer that carries the snapshot root in every commit message.
 pub const ROOT_TRAILER: &str = "Colony-Root: ";
 
@@ -87,7 +90,8 @@ pub struct HostileEntry {
 pub struct ReadSnapshot {
     /// Every materialisable entry.
     pub files: Snapshot,
-    /// Entries that would escape the work tree or touch `.colony`.
+    /// Entries that would escape the work tree or touch `.colony`, alone or through the
+    /// snapshot's other symlinks ([`link_problems`]).
     pub hostile: Vec<HostileEntry>,
 }
 
@@ -108,7 +112,9 @@ pub fn check_component(name: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Why a symlink at `path` with `target` would leave the work tree, if it would.
+/// Why a symlink at `path` with `target` would leave the work tree, if it would, reading
+/// the target as text. This alone misses chains of links (one link's target passing
+/// through another link); [`link_problems`] checks a whole snapshot's links together.
 pub fn check_link_target(path: &str, target: &str) -> Option<&'static str> {
     if target.is_empty() || target.starts_with('/') || target.contains('\0') {
         return Some("symlink target is absolute or empty");
@@ -175,7 +181,12 @@ impl History {
     }
 
     /// Writes the tree for `snapshot` (pointer blobs, nested trees) and returns its id.
+    ///
+    /// Refuses a snapshot whose symlinks, taken together, leave the work tree or have
+    /// entries below them ([`check_snapshot_links`]): colony never records a tree it
+    /// would refuse to check out.
     pub fn write_tree(&self, snapshot: &Snapshot) -> Result<ObjectId> {
+        check_snapshot_links(snapshot)?;
         #[derive(Default)]
         struct Dir<'a> {
             files: Vec<(&'a str, &'a FileEntry)>,
@@ -318,13 +329,19 @@ impl History {
         self.read_tree(tree)
     }
 
-    /// Reads the snapshot of a tree.
+    /// Reads the snapshot of a tree. Entries that would leave the work tree (alone, or
+    /// as symlinks through the tree's other symlinks) are moved to
+    /// [`ReadSnapshot::hostile`].
     pub fn read_tree(&self, tree: ObjectId) -> Result<ReadSnapshot> {
         let mut out = ReadSnapshot {
             files: Snapshot::new(),
             hostile: Vec::new(),
         };
         self.walk_tree(tree, "", &mut out)?;
+        for h in link_problems(&out.files) {
+            out.files.remove(&h.path);
+            out.hostile.push(h);
+        }
         Ok(out)
     }
 

@@ -135,6 +135,23 @@ pub fn safe_join(root: &Path, path: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The nearest folder above dataset path `path` that is a symlink in the work tree, if
+/// any. A path below one is not in the work tree, whatever the link points at: `add`
+/// never reads through it, as checkout never writes through it.
+pub fn symlink_above(root: &Path, path: &str) -> Option<String> {
+    let mut dir = root.to_path_buf();
+    let parts: Vec<&str> = path.split('/').collect();
+    for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
+        dir.push(part);
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_symlink() => return Some(parts[..=i].join("/")),
+            Ok(m) if m.is_dir() => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Makes sure every folder above `path` exists as a real folder (never a symlink), creating
 /// what is missing.
 fn prepare_parents(root: &Path, path: &str) -> Result<PathBuf> {

@@ -5,7 +5,10 @@
 //! store, like dataset files: identical checkpoints are stored once, and `gc`/`fsck` treat
 //! everything a run ref reaches as live. The commit's parent is the snapshot commit
 //! trained on, so a run keeps its data alive and travels with it. The record hash is the
-//! BLAKE3 of `record.json`'s bytes; the run id is its first 16 hex digits.
+//! BLAKE3 of `record.json`'s bytes; the run id is its first 16 hex digits
+//! ([`colony_store::ops::runs::run_id`]). A run whose name is not that id is forged (or
+//! damaged): the store refuses to adopt it, and [`read_run`] (so `run show`, `verify`,
+//! `bisect` and claims) refuses to use it.
 
 use std::collections::BTreeMap;
 
@@ -150,6 +153,10 @@ pub struct RunSummary {
     /// Last loss.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub final_loss: Option<f32>,
+    /// Why the run cannot be used (its name is not its record's id), if it cannot; the
+    /// other fields are then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// Parses 64 hex digits.
@@ -228,6 +235,9 @@ pub fn store_blobs<'b>(
 /// Writes `record` (with the extra files of its tree: checkpoints, artifacts) as a commit
 /// whose parent is the snapshot commit, and points `refs/runs/<id>` at it. Returns the id
 /// and the commit. Writing the same record twice gives the same id.
+///
+/// `name` replaces the id as the ref name. Any name but the id makes a run that every
+/// reader and every store refuses as forged; it exists for tests that stage a forgery.
 pub fn write_record(
     repo: &Repo,
     record: &RunRecord,
@@ -236,7 +246,7 @@ pub fn write_record(
 ) -> Result<(String, ObjectId)> {
     let bytes = record.to_bytes();
     let entry = store_bytes(repo, &bytes)?;
-    let id = entry.hash.to_string()[..16].to_string();
+    let id = colony_store::ops::runs::run_id(&entry.hash);
     let mut snap: Snapshot = files.clone();
     let record_hash = entry.hash;
     snap.insert("record.json".into(), entry);
@@ -297,9 +307,11 @@ pub fn find_run(repo: &Repo, run: &str) -> Result<(String, ObjectId)> {
     }
 }
 
-/// Reads a run: its record, verified against the stored hash.
+/// Reads a run: its record, verified against the stored hash, refusing a run whose
+/// name is not its record's id ([`colony_store::StoreError::ForgedRun`]).
 pub fn read_run(repo: &Repo, run: &str) -> Result<StoredRun> {
     let (id, commit) = find_run(repo, run)?;
+    colony_store::ops::runs::check_run(repo.history(), &id, commit)?;
     let files = repo.snapshot_of(commit)?;
     let e = files
         .get("record.json")
@@ -331,12 +343,28 @@ pub fn read_checkpoint(repo: &Repo, run: &StoredRun, path: &str) -> Result<Vec<u
     crate::data::read_all(repo, path, e)
 }
 
-/// Summaries of every run, by id.
+/// Summaries of every run, by id. A forged run is listed with only its id, commit and
+/// why it is refused ([`RunSummary::refused`]).
 pub fn list_runs(repo: &Repo) -> Result<Vec<RunSummary>> {
     let mut out = Vec::new();
-    for (id, _) in list_ids(repo)? {
-        let r = read_run(repo, &id)?;
-        out.push(summary(&r));
+    for (id, commit) in list_ids(repo)? {
+        match read_run(repo, &id) {
+            Ok(r) => out.push(summary(&r)),
+            Err(TrainError::Store(e @ colony_store::StoreError::ForgedRun { .. })) => {
+                out.push(RunSummary {
+                    id,
+                    commit: commit.to_string(),
+                    record_hash: String::new(),
+                    kind: String::new(),
+                    what: String::new(),
+                    snapshot: String::new(),
+                    steps: 0,
+                    final_loss: None,
+                    refused: Some(e.to_string()),
+                })
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(out)
 }
@@ -357,6 +385,7 @@ pub fn summary(r: &StoredRun) -> RunSummary {
         snapshot: rec.snapshot.commit.clone(),
         steps: rec.losses.len(),
         final_loss: rec.losses.last().copied(),
+        refused: None,
     }
 }
 

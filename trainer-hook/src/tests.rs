@@ -114,7 +114,7 @@ fn verify_passes_honest_and_names_the_tampered_step() {
         .filter(|(p, _)| *p != "record.json")
         .map(|(p, e)| (p.clone(), e.clone()))
         .collect();
-    let (bad, _) = write_record(&repo, &rec, &files, Some("tampered")).unwrap();
+    let (bad, _) = write_record(&repo, &rec, &files, None).unwrap();
     let v = verify_run(&repo, &bad, &Steps::All).unwrap();
     assert_eq!(v.first_bad.as_ref().map(|b| b.step), Some(13), "{v:?}");
     let v = verify_run(&repo, &bad, &Steps::Range(11, 15)).unwrap();
@@ -122,7 +122,7 @@ fn verify_passes_honest_and_names_the_tampered_step() {
     // A tampered loss is named too.
     let mut rec = stored.record.clone();
     rec.losses[3] += 1.0;
-    let (bad, _) = write_record(&repo, &rec, &files, Some("tampered-loss")).unwrap();
+    let (bad, _) = write_record(&repo, &rec, &files, None).unwrap();
     let v = verify_run(&repo, &bad, &Steps::All).unwrap();
     let b = v.first_bad.unwrap();
     assert_eq!((b.step, b.what.as_str()), (4, "loss"));
@@ -150,7 +150,7 @@ fn bisect_finds_a_planted_divergence() {
         })
         .map(|(p, e)| (p.clone(), e.clone()))
         .collect();
-    let (b, _) = write_record(&repo, &rec, &files, Some("planted")).unwrap();
+    let (b, _) = write_record(&repo, &rec, &files, None).unwrap();
     let r = bisect_runs(&repo, &a.run, &b, true).unwrap();
     assert_eq!(r.first_divergent_step, Some(23));
     assert!(r.comparisons <= 8, "{r:?}");

@@ -93,6 +93,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
                 output::json(&runs);
             } else {
                 for r in runs {
+                    if let Some(why) = &r.refused {
+                        println!("{}  REFUSED: {why}", r.id);
+                        continue;
+                    }
                     println!(
                         "{}  {:<7} {:<24} {:>6} steps  loss {:<10} on {}",
                         r.id,

@@ -6,7 +6,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::error::{Result, StoreError};
-use crate::history::check_link_target;
+use crate::history::{check_link_target, check_snapshot_links};
 use crate::index::{Index, Stat};
 use crate::ingest::ingest_file;
 use crate::repo::Repo;
@@ -73,6 +73,12 @@ impl Repo {
             } else {
                 worktree::safe_join(&root, spec)?
             };
+            // Never read through a symlinked folder: what lies there is not in the tree.
+            if let Some(link) = worktree::symlink_above(&root, spec) {
+                return Err(StoreError::Refused(format!(
+                    "`{spec}` lies beyond the symlink `{link}`; only the link itself can be staged"
+                )));
+            }
             let meta = std::fs::symlink_metadata(&full);
             let tracked_under = ix
                 .entries
@@ -107,7 +113,13 @@ impl Repo {
             if found_paths.contains(p.as_str()) {
                 continue;
             }
-            match std::fs::symlink_metadata(worktree::safe_join(&root, p)?) {
+            // Below a folder that became a symlink, a tracked file is gone from the tree
+            // (stat would follow the link and find whatever it points at).
+            let meta = match worktree::symlink_above(&root, p) {
+                Some(_) => Err(()),
+                None => std::fs::symlink_metadata(worktree::safe_join(&root, p)?).map_err(|_| ()),
+            };
+            match meta {
                 Ok(m) if !m.is_dir() => extra.push(WorkFile {
                     path: p.clone(),
                     stat: Stat::of(&m),
@@ -140,55 +152,45 @@ impl Repo {
                 !clean
             })
             .collect();
-        let total: u64 = todo.iter().map(|w| w.stat.size).sum();
+        // Links first, before any content is stored: each target is checked alone, then
+        // all the links staged afterwards together, since a target that stays inside
+        // alone can leave the tree through another link.
+        let (links, files): (Vec<&WorkFile>, Vec<&WorkFile>) = todo
+            .into_iter()
+            .partition(|w| w.stat.colony_mode() == Mode::Link);
+        let mut results: Vec<Result<(String, FileEntry, Stat)>> = Vec::new();
+        for w in &links {
+            results.push(Ok((
+                w.path.clone(),
+                read_link_entry(&root, &w.path)?,
+                w.stat,
+            )));
+        }
+        check_links_after(&ix, &files, &results)?;
+        let total: u64 = files.iter().map(|w| w.stat.size).sum();
         let level = self.config().compression_level()?;
         let store = self.chunks()?;
         let sink = store.sink();
         let progress = self.progress();
         progress.begin("adding", Some(total));
-        let results: Vec<Result<(String, FileEntry, Stat)>> = todo
-            .par_iter()
-            .map(|w| {
-                let entry = if w.stat.colony_mode() == Mode::Link {
-                    let full = worktree::safe_join(&root, &w.path)?;
-                    let t = std::fs::read_link(&full)
-                        .map_err(|e| StoreError::io(format!("read link {}", w.path), e))?;
-                    let t = t.to_str().ok_or_else(|| {
-                        StoreError::Ref(format!("{}: link target is not UTF-8", w.path))
-                    })?;
-                    if check_link_target(&w.path, t).is_some() {
-                        return Err(StoreError::EscapingSymlink {
-                            path: w.path.clone(),
-                            target: t.into(),
-                        });
-                    }
-                    progress.advance(w.stat.size);
-                    FileEntry {
-                        mode: Mode::Link,
-                        size: t.len() as u64,
-                        hash: crate::Hash::of(t.as_bytes()),
-                        manifest: None,
-                        target: Some(t.into()),
-                    }
-                } else {
-                    let full = worktree::safe_join(&root, &w.path)?;
-                    let got = ingest_file(&full, &sink, level, &|n| progress.advance(n))
-                        .map_err(|e| e.at(&w.path))?;
-                    FileEntry {
-                        mode: w.stat.colony_mode(),
-                        size: got.size,
-                        hash: got.hash,
-                        manifest: got.manifest,
-                        target: None,
-                    }
-                };
-                Ok((w.path.clone(), entry, w.stat))
-            })
-            .collect();
+        results.par_extend(files.par_iter().map(|w| {
+            let full = worktree::safe_join(&root, &w.path)?;
+            let got = ingest_file(&full, &sink, level, &|n| progress.advance(n))
+                .map_err(|e| e.at(&w.path))?;
+            let entry = FileEntry {
+                mode: w.stat.colony_mode(),
+                size: got.size,
+                hash: got.hash,
+                manifest: got.manifest,
+                target: None,
+            };
+            Ok((w.path.clone(), entry, w.stat))
+        }));
         let stats = sink.finish()?;
         progress.end();
-        for r in results {
-            let (path, entry, stat) = r?;
+        let mut staged = results.into_iter().collect::<Result<Vec<_>>>()?;
+        staged.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, entry, stat) in staged {
             report.bytes_read += entry.size;
             let slot = ix.entries.entry(path.clone()).or_default();
             match &slot.staged {
@@ -204,6 +206,63 @@ impl Repo {
         self.save_index(&mut ix)?;
         Ok(report)
     }
+}
+
+/// The staged entry of the symlink at `path`, refusing a target that leaves the tree
+/// when read alone.
+fn read_link_entry(root: &Path, path: &str) -> Result<FileEntry> {
+    let full = worktree::safe_join(root, path)?;
+    let t =
+        std::fs::read_link(&full).map_err(|e| StoreError::io(format!("read link {path}"), e))?;
+    let t = t
+        .to_str()
+        .ok_or_else(|| StoreError::Ref(format!("{path}: link target is not UTF-8")))?;
+    if check_link_target(path, t).is_some() {
+        return Err(StoreError::EscapingSymlink {
+            path: path.into(),
+            target: t.into(),
+        });
+    }
+    Ok(FileEntry {
+        mode: Mode::Link,
+        size: t.len() as u64,
+        hash: crate::Hash::of(t.as_bytes()),
+        manifest: None,
+        target: Some(t.into()),
+    })
+}
+
+/// Refuses the add when the links staged after it (those already in the index and
+/// `new_links`, with `files` about to replace whatever they were) would together leave
+/// the tree ([`check_snapshot_links`]). Costs nothing when no link is staged or added.
+fn check_links_after(
+    ix: &Index,
+    files: &[&WorkFile],
+    new_links: &[Result<(String, FileEntry, Stat)>],
+) -> Result<()> {
+    let staged_link =
+        |e: &crate::index::IndexEntry| e.staged.as_ref().is_some_and(|s| s.mode == Mode::Link);
+    if new_links.is_empty() && !ix.entries.values().any(staged_link) {
+        return Ok(());
+    }
+    let mut after = ix.staged_snapshot();
+    for w in files {
+        // Content does not matter here, only that the path is a file now.
+        after.insert(
+            w.path.clone(),
+            FileEntry {
+                mode: Mode::File,
+                size: 0,
+                hash: crate::Hash::of(b""),
+                manifest: None,
+                target: None,
+            },
+        );
+    }
+    for (path, e, _) in new_links.iter().flatten() {
+        after.insert(path.clone(), e.clone());
+    }
+    check_snapshot_links(&after)
 }
 
 /// Whether dataset path `p` is `spec` or inside it (`""` contains everything).

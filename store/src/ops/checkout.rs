@@ -260,6 +260,21 @@ impl Repo {
                 return Err(StoreError::WouldOverwrite { paths: risky });
             }
         }
+        // The restored paths join links of another revision: together they must stay
+        // inside too (each revision's links passed alone; a mix can still leave).
+        let staged_link = |e: &FileEntry| e.mode == crate::snapshot::Mode::Link;
+        if chosen.iter().any(|p| staged_link(&snap[p]))
+            || ix
+                .entries
+                .values()
+                .any(|e| e.staged.as_ref().is_some_and(staged_link))
+        {
+            let mut after = ix.staged_snapshot();
+            for p in &chosen {
+                after.insert(p.clone(), snap[p].clone());
+            }
+            crate::history::check_snapshot_links(&after)?;
+        }
         let store = self.chunks()?;
         let mut report = CheckoutReport {
             commit: commit.to_string(),

@@ -206,6 +206,8 @@ impl Repo {
         let o = self.snapshot_of(ours)?;
         let t = self.snapshot_of(theirs)?;
         let (merged, conflicts) = self.merge_snapshots(&b, &o, &t, opts, &mut report.files)?;
+        // Links of both sides, each fine alone, may leave the tree together.
+        crate::history::check_snapshot_links(&merged)?;
         self.check_untracked_in_the_way(&ix, &o, &merged)?;
 
         let branch = match &head {

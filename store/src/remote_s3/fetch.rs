@@ -1,7 +1,7 @@
 //! Reading an S3 remote: branches, shard listing, resumable shard downloads, history.
 
-use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use futures::StreamExt;
@@ -151,11 +151,18 @@ impl S3Remote {
 
     /// Writes into `into` the history reachable from `tips` that it lacks, from the
     /// bundles of the commits it does not have.
+    ///
+    /// Bundles are streamed to one staging file under the history folder (removed
+    /// afterwards, and by the next fetch if this one is killed), never held in memory:
+    /// what stays in memory is an index of 32 bytes per object (its id and where it
+    /// lies) and one object at a time. The objects are then written referred-to first,
+    /// as every history write is, which needs them all at hand, since a bundle may refer
+    /// to objects of any other.
     pub(super) fn fetch_history(&self, into: &History, tips: &[ObjectId]) -> Result<u64> {
         if tips.iter().all(|t| into.repo().has_object(*t)) {
             return Ok(0);
         }
-        let mut pool: HashMap<ObjectId, (gix::objs::Kind, Vec<u8>)> = HashMap::new();
+        let mut staged = StagedBundles::create(into.dir())?;
         for (name, _) in self.list_under(layout::HISTORY)? {
             let Some(commit) = layout::bundle_commit(&name) else {
                 continue;
@@ -164,76 +171,371 @@ impl S3Remote {
                 continue;
             }
             let key = self.key(&format!("{}/{name}", layout::HISTORY));
-            let bytes = self.rt.block_on(async {
+            let doing = format!("download history {name}");
+            let start = staged.len;
+            self.rt.block_on(async {
                 let got = self
                     .store
                     .get(&key)
                     .await
-                    .map_err(|e| self.store_err(&format!("download history {name}"), e))?;
-                got.bytes()
-                    .await
-                    .map_err(|e| self.store_err(&format!("download history {name}"), e))
+                    .map_err(|e| self.store_err(&doing, e))?;
+                let mut stream = got.into_stream();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| self.store_err(&doing, e))?;
+                    staged.append(&chunk)?;
+                }
+                Ok::<(), StoreError>(())
             })?;
-            pool.extend(layout::decode_bundle(&name, &bytes)?);
+            staged.index_bundle(&name, start)?;
         }
-        write_from_pool(&self.name, &pool, into, tips)
+        staged.seal()?;
+        write_from_pool(&self.name, &staged, into, tips)
     }
 }
 
+/// The bundles a fetch downloads, one after another in a staging file, with an index of
+/// the objects they hold by recomputed id. The file is deleted on drop.
+struct StagedBundles {
+    path: std::path::PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    reader: Option<std::fs::File>,
+    len: u64,
+    /// (object id, offset of its frame in the file), sorted by id once sealed.
+    index: Vec<(ObjectId, u64)>,
+}
+
+/// The tag of staging files, so that a later fetch can remove those a killed one left.
+const STAGING_TAG: &str = "fetch-bundles";
+
+impl StagedBundles {
+    fn create(dir: &Path) -> Result<StagedBundles> {
+        // Leftovers of a fetch that was killed: only one fetch runs at a time (it holds
+        // the store lock), so any staging file here is stale.
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&format!(".tmp-{STAGING_TAG}-")))
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let path = crate::durable::temp_path(dir, STAGING_TAG);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(format!("create {}", path.display()), e))?;
+        Ok(StagedBundles {
+            path,
+            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+            reader: None,
+            len: 0,
+            index: Vec::new(),
+        })
+    }
+
+    fn io(&self, what: &str, e: std::io::Error) -> StoreError {
+        StoreError::io(format!("{what} {}", self.path.display()), e)
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        let w = self.file.as_mut().expect("appending before seal");
+        if let Err(e) = w.write_all(bytes) {
+            return Err(self.io("write", e));
+        }
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Indexes the bundle `name` that was appended from `start` on: its magic, then each
+    /// object, read one at a time and its id recomputed from its bytes (so a bundle
+    /// cannot put an object under a false name).
+    fn index_bundle(&mut self, name: &str, start: u64) -> Result<()> {
+        let bad = |why: &str| StoreError::MalformedHistory {
+            object: name.to_string(),
+            why: why.to_string(),
+        };
+        let end = self.len;
+        let w = self.file.as_mut().expect("indexing before seal");
+        let flushed = w.flush();
+        if let Err(e) = flushed {
+            return Err(self.io("write", e));
+        }
+        let file = self.file.as_ref().expect("open").get_ref();
+        let mut magic = [0u8; 8];
+        if end - start < magic.len() as u64
+            || file.read_exact_at(&mut magic, start).is_err()
+            || &magic != layout::BUNDLE_MAGIC
+        {
+            return Err(bad("not a colony history bundle"));
+        }
+        let mut pos = start + magic.len() as u64;
+        let mut data = Vec::new();
+        while pos < end {
+            let (kind, len) = read_frame(file, pos, end).map_err(bad)?;
+            data.resize(len as usize, 0);
+            file.read_exact_at(&mut data, pos + layout::FRAME_HEADER as u64)
+                .map_err(|e| self.io("read", e))?;
+            let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, kind, &data)
+                .map_err(|e| bad(&e.to_string()))?;
+            self.index.push((id, pos));
+            pos += layout::FRAME_HEADER as u64 + len;
+        }
+        Ok(())
+    }
+
+    /// Ends the downloads: the file is flushed and the index sorted for lookups.
+    fn seal(&mut self) -> Result<()> {
+        if let Some(w) = self.file.take() {
+            let file = w
+                .into_inner()
+                .map_err(|e| StoreError::io("write the staged history", e.into_error()))?;
+            self.reader = Some(file);
+        }
+        self.index.sort_unstable_by_key(|(id, _)| *id);
+        self.index.dedup_by_key(|(id, _)| *id);
+        Ok(())
+    }
+
+    /// The object `id`, read back from the staging file, if a bundle held it.
+    fn get(&self, id: &ObjectId) -> Result<Option<(gix::objs::Kind, Vec<u8>)>> {
+        let Ok(i) = self.index.binary_search_by_key(id, |(k, _)| *k) else {
+            return Ok(None);
+        };
+        let pos = self.index[i].1;
+        let file = self.reader.as_ref().expect("sealed before reading");
+        let (kind, len) =
+            read_frame(file, pos, self.len).map_err(|why| StoreError::MalformedHistory {
+                object: id.to_string(),
+                why: why.to_string(),
+            })?;
+        let mut data = vec![0; len as usize];
+        file.read_exact_at(&mut data, pos + layout::FRAME_HEADER as u64)
+            .map_err(|e| self.io("read", e))?;
+        Ok(Some((kind, data)))
+    }
+}
+
+impl Drop for StagedBundles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The kind and length of the object whose frame starts at `pos`, checked to end by `end`.
+fn read_frame(
+    file: &std::fs::File,
+    pos: u64,
+    end: u64,
+) -> std::result::Result<(gix::objs::Kind, u64), &'static str> {
+    let mut head = [0u8; layout::FRAME_HEADER];
+    if end - pos < head.len() as u64 || file.read_exact_at(&mut head, pos).is_err() {
+        return Err("truncated");
+    }
+    let kind = layout::kind_from_code(head[0]).ok_or("unknown object kind")?;
+    let len = u64::from_le_bytes(head[1..].try_into().expect("8 bytes"));
+    // Never allocate more than the bundle holds, whatever the header claims.
+    if len > end - pos - head.len() as u64 {
+        return Err("truncated");
+    }
+    Ok((kind, len))
+}
+
 /// Writes the objects reachable from `tips` that `into` lacks, taking them from `pool`,
-/// referred-to first.
+/// referred-to first (an object is written only once all it refers to is there, so a
+/// fetch killed halfway never leaves an object whose history is incomplete).
 fn write_from_pool(
     remote: &str,
-    pool: &HashMap<ObjectId, (gix::objs::Kind, Vec<u8>)>,
+    pool: &StagedBundles,
     into: &History,
     tips: &[ObjectId],
 ) -> Result<u64> {
     let hash_kind = gix::hash::Kind::Sha1;
     // Iterative post-order: children written before the objects that refer to them.
-    let mut written: HashSet<ObjectId> = HashSet::new();
+    // An object written is in `into` from then on, so `has_object` also skips repeats.
+    // Blobs (most objects) refer to nothing and are written on their first visit.
     let mut stack: Vec<(ObjectId, bool)> = tips.iter().map(|t| (*t, false)).collect();
     let mut n = 0;
     while let Some((id, expanded)) = stack.pop() {
-        if written.contains(&id) || into.repo().has_object(id) {
+        if into.repo().has_object(id) {
             continue;
         }
-        let (kind, data) = pool.get(&id).ok_or_else(|| StoreError::Remote {
+        let (kind, data) = pool.get(&id)?.ok_or_else(|| StoreError::Remote {
             remote: remote.to_string(),
             why: format!("history object {id} is missing from the bucket"),
         })?;
-        if expanded {
-            let got = into
-                .repo()
-                .objects
-                .write_buf(*kind, data)
-                .map_err(StoreError::git)?;
-            debug_assert_eq!(got, id);
-            written.insert(id);
-            n += 1;
-            continue;
-        }
-        stack.push((id, true));
-        match kind {
-            gix::objs::Kind::Commit => {
-                let c =
-                    gix::objs::CommitRef::from_bytes(data, hash_kind).map_err(StoreError::git)?;
-                stack.push((c.tree(), false));
-                stack.extend(c.parents().map(|p| (p, false)));
-            }
-            gix::objs::Kind::Tree => {
-                let t = gix::objs::TreeRef::from_bytes(data, hash_kind).map_err(StoreError::git)?;
-                for e in &t.entries {
-                    if !e.mode.is_commit() {
-                        stack.push((e.oid.to_owned(), false));
+        if !expanded && kind != gix::objs::Kind::Blob {
+            stack.push((id, true));
+            match kind {
+                gix::objs::Kind::Commit => {
+                    let c = gix::objs::CommitRef::from_bytes(&data, hash_kind)
+                        .map_err(StoreError::git)?;
+                    stack.push((c.tree(), false));
+                    stack.extend(c.parents().map(|p| (p, false)));
+                }
+                gix::objs::Kind::Tree => {
+                    let t = gix::objs::TreeRef::from_bytes(&data, hash_kind)
+                        .map_err(StoreError::git)?;
+                    for e in &t.entries {
+                        if !e.mode.is_commit() {
+                            stack.push((e.oid.to_owned(), false));
+                        }
                     }
                 }
+                gix::objs::Kind::Tag => {
+                    let t =
+                        gix::objs::TagRef::from_bytes(&data, hash_kind).map_err(StoreError::git)?;
+                    stack.push((t.target(), false));
+                }
+                gix::objs::Kind::Blob => unreachable!("blobs are written at once"),
             }
-            gix::objs::Kind::Tag => {
-                let t = gix::objs::TagRef::from_bytes(data, hash_kind).map_err(StoreError::git)?;
-                stack.push((t.target(), false));
-            }
-            gix::objs::Kind::Blob => {}
+            continue;
         }
+        let got = into
+            .repo()
+            .objects
+            .write_buf(kind, &data)
+            .map_err(StoreError::git)?;
+        if got != id {
+            return Err(StoreError::MalformedHistory {
+                object: id.to_string(),
+                why: format!("the staged copy hashes to {got}"),
+            });
+        }
+        n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::snapshot::{FileEntry, Mode, Snapshot, snapshot_root};
+
+    /// Every object reachable from `tip`, as (id, kind, bytes).
+    fn objects(h: &History, tip: ObjectId) -> Vec<(ObjectId, gix::objs::Kind, Vec<u8>)> {
+        let sha1 = gix::hash::Kind::Sha1;
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        let mut todo = vec![tip];
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let o = h.repo().find_object(id).unwrap();
+            match o.kind {
+                gix::objs::Kind::Commit => {
+                    let c = gix::objs::CommitRef::from_bytes(&o.data, sha1).unwrap();
+                    todo.push(c.tree());
+                    todo.extend(c.parents());
+                }
+                gix::objs::Kind::Tree => {
+                    let t = gix::objs::TreeRef::from_bytes(&o.data, sha1).unwrap();
+                    todo.extend(t.entries.iter().map(|e| e.oid.to_owned()));
+                }
+                _ => {}
+            }
+            out.push((id, o.kind, o.data.clone()));
+        }
+        out
+    }
+
+    fn file(i: u64) -> FileEntry {
+        let bytes = format!("file {i}");
+        FileEntry {
+            mode: Mode::File,
+            size: bytes.len() as u64,
+            hash: crate::Hash::of(bytes.as_bytes()),
+            manifest: None,
+            target: None,
+        }
+    }
+
+    #[test]
+    fn bundles_are_staged_on_disk_and_written_referred_to_first_in_any_order() {
+        let d = tempfile::tempdir().unwrap();
+        let src = History::init(&d.path().join("src"), "main").unwrap();
+        // Three commits, each adding files under shared and new folders.
+        let mut snap = Snapshot::new();
+        let mut commits = Vec::new();
+        for c in 0..3u64 {
+            for i in 0..50 {
+                snap.insert(format!("dir{}/f{c}-{i}", i % 4), file(c * 100 + i));
+            }
+            let tree = src.write_tree(&snap).unwrap();
+            let parents: Vec<ObjectId> = commits.last().copied().into_iter().collect();
+            let id = src
+                .write_commit(tree, &parents, "c", &snapshot_root(&snap), ("a", "b"))
+                .unwrap();
+            commits.push(id);
+        }
+        // One bundle per commit: what it reaches that its parent does not.
+        let mut bundles = Vec::new();
+        let mut before: HashSet<ObjectId> = HashSet::new();
+        for c in &commits {
+            let all = objects(&src, *c);
+            let new: Vec<_> = all.iter().filter(|(id, ..)| !before.contains(id)).collect();
+            bundles.push(layout::encode_bundle(
+                new.iter().map(|(_, k, data)| (*k, data.as_slice())),
+            ));
+            before.extend(all.iter().map(|(id, ..)| *id));
+        }
+        let total = before.len() as u64;
+        // Staged newest first: every bundle refers to objects of a later one.
+        let dst_dir = d.path().join("dst");
+        let dst = History::init(&dst_dir, "main").unwrap();
+        std::fs::write(dst_dir.join(".tmp-fetch-bundles-stale"), b"left by a kill").unwrap();
+        let mut staged = StagedBundles::create(&dst_dir).unwrap();
+        assert!(!dst_dir.join(".tmp-fetch-bundles-stale").exists());
+        for (i, b) in bundles.iter().enumerate().rev() {
+            let start = staged.len;
+            // In uneven pieces, as a download stream delivers them.
+            for piece in b.chunks(7 + i) {
+                staged.append(piece).unwrap();
+            }
+            staged.index_bundle(&format!("b{i}"), start).unwrap();
+        }
+        staged.seal().unwrap();
+        let staging_file = staged.path.clone();
+        assert!(staging_file.exists());
+        let n = write_from_pool("r", &staged, &dst, &[commits[2]]).unwrap();
+        assert_eq!(n, total);
+        drop(staged);
+        assert!(!staging_file.exists(), "the staging file is removed");
+        let got = dst.read_snapshot(commits[2]).unwrap();
+        assert_eq!(got.files, snap);
+        for c in &commits {
+            assert!(dst.repo().has_object(*c));
+        }
+    }
+
+    #[test]
+    fn a_bundle_claiming_a_huge_object_is_refused_without_allocating_it() {
+        let d = tempfile::tempdir().unwrap();
+        let mut staged = StagedBundles::create(d.path()).unwrap();
+        let mut b = layout::BUNDLE_MAGIC.to_vec();
+        b.push(3);
+        b.extend_from_slice(&(u64::MAX / 2).to_le_bytes());
+        b.extend_from_slice(b"tiny");
+        staged.append(&b).unwrap();
+        let e = staged.index_bundle("huge", 0).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+        let mut staged = StagedBundles::create(d.path()).unwrap();
+        staged.append(b"NOTABNDL").unwrap();
+        assert!(staged.index_bundle("bad", 0).is_err());
+        // Missing objects are named, not guessed.
+        let mut staged = StagedBundles::create(d.path()).unwrap();
+        staged.append(layout::BUNDLE_MAGIC).unwrap();
+        staged.index_bundle("empty", 0).unwrap();
+        staged.seal().unwrap();
+        let h = History::init(&d.path().join("h"), "main").unwrap();
+        let missing = ObjectId::from_hex(b"1111111111111111111111111111111111111111").unwrap();
+        let e = write_from_pool("r", &staged, &h, &[missing]).unwrap_err();
+        assert!(e.to_string().contains("missing from the bucket"), "{e}");
+    }
 }

@@ -60,6 +60,20 @@ pub fn encode_bundle<'a>(
     out
 }
 
+/// Bytes before each object of a bundle: its kind code and its length.
+pub const FRAME_HEADER: usize = 9;
+
+/// The object kind of a bundle's kind code, if it is one.
+pub fn kind_from_code(code: u8) -> Option<gix::objs::Kind> {
+    Some(match code {
+        1 => gix::objs::Kind::Commit,
+        2 => gix::objs::Kind::Tree,
+        3 => gix::objs::Kind::Blob,
+        4 => gix::objs::Kind::Tag,
+        _ => return None,
+    })
+}
+
 /// Decodes a bundle into its objects by their recomputed ids.
 pub fn decode_bundle(
     name: &str,
@@ -74,18 +88,12 @@ pub fn decode_bundle(
         .ok_or_else(|| bad("not a colony history bundle"))?;
     let mut out = HashMap::new();
     while !rest.is_empty() {
-        if rest.len() < 9 {
+        if rest.len() < FRAME_HEADER {
             return Err(bad("truncated"));
         }
-        let kind = match rest[0] {
-            1 => gix::objs::Kind::Commit,
-            2 => gix::objs::Kind::Tree,
-            3 => gix::objs::Kind::Blob,
-            4 => gix::objs::Kind::Tag,
-            _ => return Err(bad("unknown object kind")),
-        };
+        let kind = kind_from_code(rest[0]).ok_or_else(|| bad("unknown object kind"))?;
         let len = u64::from_le_bytes(rest[1..9].try_into().expect("8 bytes")) as usize;
-        rest = &rest[9..];
+        rest = &rest[FRAME_HEADER..];
         if rest.len() < len {
             return Err(bad("truncated"));
         }
