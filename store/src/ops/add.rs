@@ -187,6 +187,13 @@ impl Repo {
             .collect();
         let stats = sink.finish()?;
         progress.end();
+        // Ingest computed each manifest and its file hash from the same bytes: record the
+        // pairs as proven so readers need not hash these files whole. Only an optimisation,
+        // so a failure to record does not fail the add.
+        let proven: Vec<_> = (results.iter().flatten())
+            .filter_map(|(_, e, _)| e.manifest.map(|m| (e.hash, m)))
+            .collect();
+        let _ = crate::snapshot::ProofLog::open(self.colony_dir()).record(&proven);
         for r in results {
             let (path, entry, stat) = r?;
             report.bytes_read += entry.size;

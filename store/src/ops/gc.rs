@@ -55,6 +55,11 @@ impl Repo {
             );
         }
         tips.extend(self.head()?.commit());
+        // Revisions open in readers (`SnapshotReader`) stay until the readers close.
+        tips.extend(crate::snapshot::leased_commits(
+            self.colony_dir(),
+            self.history(),
+        )?);
         if let Some(m) = self.merge_state()? {
             tips.extend(self.resolve(&m.theirs).ok());
         }
