@@ -350,6 +350,14 @@ impl SnapshotReader {
     }
 }
 
+#[cfg(test)]
+impl SnapshotReader {
+    /// Closes the shard files the reader keeps open.
+    pub(crate) fn close_shards(&self) {
+        self.inner.store.close_shards();
+    }
+}
+
 impl Inner {
     fn no_such(&self, p: &str) -> StoreError {
         StoreError::NoSuchPath {

@@ -571,6 +571,45 @@ fn a_revision_being_read_survives_gc_and_is_collected_after() {
 }
 
 #[test]
+fn reads_follow_records_that_gc_moved_to_another_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repo::init(dir.path(), &InitOptions::default()).unwrap();
+    let kept = noise(50, 700 << 10);
+    // One shard holding the revision's file and a larger one nothing refers to.
+    let store = repo.chunks().unwrap();
+    let sink = store.sink();
+    let k = crate::ingest::ingest_bytes(&kept, &sink, 3).unwrap();
+    crate::ingest::ingest_bytes(&noise(51, 3 << 20), &sink, 3).unwrap();
+    sink.finish().unwrap();
+    let mut s = Snapshot::new();
+    let e = FileEntry {
+        mode: Mode::File,
+        size: k.size,
+        hash: k.hash,
+        manifest: k.manifest,
+        target: None,
+    };
+    s.insert("kept.bin".into(), e);
+    commit_snapshot(&repo, "main", &s);
+    drop(repo);
+
+    // No chunk cache: every read goes to the shards.
+    let opts = ReaderOptions {
+        cache_bytes: 0,
+        ..Default::default()
+    };
+    let r = SnapshotReader::open_with(dir.path(), "main", opts).unwrap();
+    assert_eq!(r.read_at("kept.bin", 0, 1 << 20).unwrap(), kept);
+    r.close_shards();
+    let repo = Repo::open(dir.path(), Access::Write, &|_| {}).unwrap();
+    let report = repo.gc().unwrap();
+    assert_eq!(report.shards_repacked, 1, "{report:?}");
+    drop(repo);
+    // The locations the reader knew point into a deleted shard; it finds the new one.
+    assert_eq!(r.read_at("kept.bin", 0, 1 << 20).unwrap(), kept);
+}
+
+#[test]
 fn a_stale_lease_protects_nothing_and_is_removed() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repo::init(dir.path(), &InitOptions::default()).unwrap();

@@ -94,6 +94,12 @@ impl LocalStore {
         Ok(Some(f))
     }
 
+    /// Closes the shard files kept open (tests: to read after a `gc` moved records).
+    #[cfg(test)]
+    pub(crate) fn close_shards(&self) {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Reads the record at `loc`, verified against `want` (the hash asked for, which the
     /// index entry must carry: an index pointing at another record is corruption too).
     pub(crate) fn read(&self, want: &Hash, loc: &Location) -> Result<ReadOutcome> {
