@@ -252,6 +252,31 @@ pub enum StoreError {
         /// What went wrong.
         why: String,
     },
+    // Reading in place (`snapshot::SnapshotReader`).
+    /// A path given to a snapshot reader is not a clean path relative to the snapshot.
+    #[error("invalid path `{path}`: {why}")]
+    InvalidPath {
+        /// The path as given (escaped).
+        path: String,
+        /// Why it is refused.
+        why: String,
+    },
+    /// A read asked for the content of a folder.
+    #[error("`{path}` is a folder in {rev}, not a file")]
+    IsAFolder {
+        /// The folder.
+        path: String,
+        /// The revision read.
+        rev: String,
+    },
+    /// A listing asked for the children of a file.
+    #[error("`{path}` is a file in {rev}, not a folder")]
+    NotAFolder {
+        /// The file.
+        path: String,
+        /// The revision read.
+        rev: String,
+    },
 }
 
 impl StoreError {

@@ -4,6 +4,8 @@
 //! Plumbing: [`chunker`] cuts content-defined chunks; [`shard`] packs them; [`chunks`]
 //! indexes and reads them back verified; [`history`] writes commits with gix; [`index`]
 //! tracks the work tree. Porcelain: [`Repo`] and the operations in [`ops`], one per command.
+//! Reading in place: [`SnapshotReader`] lists, stats and reads any revision at any offset,
+//! verified, without checking it out.
 
 pub mod chunker;
 pub mod chunks;
@@ -39,3 +41,4 @@ pub use progress::{NoProgress, Progress};
 pub use repo::{Access, InitOptions, Repo};
 pub use shard::writer_path as shard_path;
 pub use snapshot::{FileEntry, Mode, Snapshot, SnapshotRoot};
+pub use snapshot::{NodeInfo, NodeKind, ReaderOptions, RemoteChunks, SnapshotReader};

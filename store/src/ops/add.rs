@@ -190,6 +190,13 @@ impl Repo {
         progress.end();
         let mut staged = results.into_iter().collect::<Result<Vec<_>>>()?;
         staged.sort_by(|a, b| a.0.cmp(&b.0));
+        // Ingest computed each manifest and its file hash from the same bytes: record the
+        // pairs as proven so readers need not hash these files whole. Only an optimisation,
+        // so a failure to record does not fail the add.
+        let proven: Vec<_> = (staged.iter())
+            .filter_map(|(_, e, _)| e.manifest.map(|m| (e.hash, m)))
+            .collect();
+        let _ = crate::snapshot::ProofLog::open(self.colony_dir()).record(&proven);
         for (path, entry, stat) in staged {
             report.bytes_read += entry.size;
             let slot = ix.entries.entry(path.clone()).or_default();

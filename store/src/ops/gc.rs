@@ -174,7 +174,12 @@ impl Repo {
     /// Every record reachable from `roots` and the index.
     fn live_from(&self, roots: &Roots) -> Result<HashSet<Hash>> {
         let store = self.chunks()?;
-        let tips: Vec<ObjectId> = roots.tips.iter().map(|(_, id)| *id).collect();
+        let mut tips: Vec<ObjectId> = roots.tips.iter().map(|(_, id)| *id).collect();
+        // Revisions open in readers (`SnapshotReader`) stay until the readers close.
+        tips.extend(crate::snapshot::leased_commits(
+            self.colony_dir(),
+            self.history(),
+        )?);
         let mut live = HashSet::new();
         let mut seen_files: HashSet<(Hash, Option<Hash>)> = HashSet::new();
         let mut add = |e: &FileEntry, live: &mut HashSet<Hash>| -> Result<()> {

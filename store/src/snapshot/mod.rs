@@ -10,10 +10,30 @@
 //!            u32le(len(path)) || path || u8(kind) || u64le(size) || blake3(content) )
 //! kind: 0 regular file, 1 executable file, 2 symlink (content = the link target)
 //! ```
+//!
+//! [`SnapshotReader`] reads a revision in place: list, stat and verified range reads,
+//! with a bounded chunk cache and readahead, without holding the store lock.
 
 use std::collections::BTreeMap;
 
 use crate::Hash;
+
+mod cache;
+mod layout;
+pub mod lease;
+pub mod path;
+pub mod proofs;
+mod readahead;
+pub mod reader;
+pub mod revision;
+pub mod source;
+
+pub use cache::CacheStats;
+pub use lease::leased_commits;
+pub use proofs::ProofLog;
+pub use reader::{NodeInfo, NodeKind, ReaderOptions, SnapshotReader};
+pub use revision::resolve_revision;
+pub use source::RemoteChunks;
 
 /// How a path is materialised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -112,6 +132,9 @@ pub fn snapshot_root(snapshot: &Snapshot) -> SnapshotRoot {
     }
     h.finish()
 }
+
+#[cfg(test)]
+mod reader_tests;
 
 #[cfg(test)]
 mod tests {
