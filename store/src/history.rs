@@ -578,6 +578,28 @@ pub fn validate_ref_name(full: &str) -> Result<()> {
     Ok(())
 }
 
+/// The one-byte code of a git object kind, shared by every colony format that carries
+/// history objects (peer frames, S3 bundles): 1 commit, 2 tree, 3 blob, 4 tag.
+pub fn object_kind_code(kind: gix::objs::Kind) -> u8 {
+    match kind {
+        gix::objs::Kind::Commit => 1,
+        gix::objs::Kind::Tree => 2,
+        gix::objs::Kind::Blob => 3,
+        gix::objs::Kind::Tag => 4,
+    }
+}
+
+/// The object kind of a code written by [`object_kind_code`], if it is one.
+pub fn object_kind_of(code: u8) -> Option<gix::objs::Kind> {
+    Some(match code {
+        1 => gix::objs::Kind::Commit,
+        2 => gix::objs::Kind::Tree,
+        3 => gix::objs::Kind::Blob,
+        4 => gix::objs::Kind::Tag,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -327,26 +327,10 @@ pub fn read_object(
     Ok(Some((kind, gix::ObjectId::from_bytes_or_panic(&id))))
 }
 
-/// Object kinds on the wire (0 ends the sequence).
-pub fn kind_code(kind: gix::objs::Kind) -> u8 {
-    match kind {
-        gix::objs::Kind::Commit => 1,
-        gix::objs::Kind::Tree => 2,
-        gix::objs::Kind::Blob => 3,
-        gix::objs::Kind::Tag => 4,
-    }
-}
-
-/// The object kind for a wire code.
-pub fn kind_of(code: u8) -> Option<gix::objs::Kind> {
-    Some(match code {
-        1 => gix::objs::Kind::Commit,
-        2 => gix::objs::Kind::Tree,
-        3 => gix::objs::Kind::Blob,
-        4 => gix::objs::Kind::Tag,
-        _ => return None,
-    })
-}
+/// Object kinds on the wire (0 ends the sequence): [`crate::history::object_kind_code`].
+pub use crate::history::object_kind_code as kind_code;
+/// The object kind for a wire code: [`crate::history::object_kind_of`].
+pub use crate::history::object_kind_of as kind_of;
 
 #[cfg(test)]
 mod tests {

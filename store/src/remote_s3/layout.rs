@@ -38,14 +38,7 @@ pub fn bundle_commit(file_name: &str) -> Option<ObjectId> {
     ObjectId::from_hex(file_name.strip_suffix(".bundle")?.as_bytes()).ok()
 }
 
-fn kind_code(kind: gix::objs::Kind) -> u8 {
-    match kind {
-        gix::objs::Kind::Commit => 1,
-        gix::objs::Kind::Tree => 2,
-        gix::objs::Kind::Blob => 3,
-        gix::objs::Kind::Tag => 4,
-    }
-}
+use crate::history::object_kind_code as kind_code;
 
 /// Encodes objects (kind, bytes) as a bundle.
 pub fn encode_bundle<'a>(
@@ -64,15 +57,7 @@ pub fn encode_bundle<'a>(
 pub const FRAME_HEADER: usize = 9;
 
 /// The object kind of a bundle's kind code, if it is one.
-pub fn kind_from_code(code: u8) -> Option<gix::objs::Kind> {
-    Some(match code {
-        1 => gix::objs::Kind::Commit,
-        2 => gix::objs::Kind::Tree,
-        3 => gix::objs::Kind::Blob,
-        4 => gix::objs::Kind::Tag,
-        _ => return None,
-    })
-}
+pub use crate::history::object_kind_of as kind_from_code;
 
 /// Decodes a bundle into its objects by their recomputed ids.
 pub fn decode_bundle(
