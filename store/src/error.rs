@@ -277,6 +277,21 @@ pub enum StoreError {
         /// The revision read.
         rev: String,
     },
+    /// Read-through (a sparse clone reading a file whose records are not here) could not
+    /// bring the file's records from a remote: it is down, does not have them, or sent
+    /// data that failed verification (which was then neither stored nor served).
+    #[error(
+        "`{path}` is not in this sparse clone and reading it through remote `{remote}` failed: {source}"
+    )]
+    ReadThrough {
+        /// The file being read.
+        path: String,
+        /// The remote tried (the first one, when several failed).
+        remote: String,
+        /// Why it failed.
+        #[source]
+        source: Box<StoreError>,
+    },
 }
 
 impl StoreError {
@@ -291,7 +306,7 @@ impl StoreError {
     /// Wraps `self` with the path of the file being worked on.
     pub fn at(self, path: &str) -> StoreError {
         match self {
-            e @ StoreError::AtPath { .. } => e,
+            e @ (StoreError::AtPath { .. } | StoreError::ReadThrough { .. }) => e,
             e => StoreError::AtPath {
                 path: path.to_string(),
                 source: Box::new(e),

@@ -68,6 +68,15 @@ impl FileLayout {
         self.locs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Forgets which chunks were found absent (read-through brought them).
+    pub(crate) fn forget_absent(&self) {
+        for l in self.locs().iter_mut() {
+            if matches!(l, Loc::Absent) {
+                *l = Loc::Unknown;
+            }
+        }
+    }
+
     /// Forgets every location in `shard` (it was deleted by a `gc` repack).
     pub(crate) fn forget_shard(&self, shard: &Hash) {
         for l in self.locs().iter_mut() {

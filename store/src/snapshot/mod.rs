@@ -25,6 +25,7 @@ pub mod path;
 pub mod proofs;
 mod readahead;
 pub mod reader;
+pub mod readthrough;
 pub mod revision;
 pub mod source;
 
@@ -32,6 +33,7 @@ pub use cache::CacheStats;
 pub use lease::leased_commits;
 pub use proofs::ProofLog;
 pub use reader::{NodeInfo, NodeKind, ReaderOptions, SnapshotReader};
+pub use readthrough::DatasetRemotes;
 pub use revision::resolve_revision;
 pub use source::RemoteChunks;
 
@@ -135,6 +137,8 @@ pub fn snapshot_root(snapshot: &Snapshot) -> SnapshotRoot {
 
 #[cfg(test)]
 mod reader_tests;
+#[cfg(test)]
+mod readthrough_tests;
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,7 @@ use super::lease::Lease;
 use super::path::normalize;
 use super::proofs::ProofLog;
 use super::readahead::{Prefetch, Readahead, Task, count_prefetch};
+use super::readthrough::DatasetRemotes;
 use super::revision::resolve_revision;
 use super::source::{LOCATE_BATCH, LocalStore, ReadOutcome, RemoteChunks};
 use super::{FileEntry, Mode, Snapshot, SnapshotRoot, snapshot_root};
@@ -47,9 +48,14 @@ pub struct ReaderOptions {
     /// Threads one read uses to load the chunks of a large range, and a file's first
     /// whole-file check (default 4).
     pub parallel_loads: usize,
-    /// Where records missing locally come from (read-through for sparse clones); `None`
-    /// (the default) makes a missing record an error.
+    /// Where records missing locally come from (read-through). `None` (the default):
+    /// in a sparse clone, the dataset's configured remotes
+    /// ([`super::readthrough::DatasetRemotes`]); elsewhere, nowhere (a missing record is
+    /// an error).
     pub remote: Option<Arc<dyn RemoteChunks>>,
+    /// No read-through at all, even in a sparse clone or with `remote` set: a record
+    /// that is not local is an error ([`StoreError::Missing`]). Default `false`.
+    pub offline: bool,
 }
 
 impl Default for ReaderOptions {
@@ -60,6 +66,7 @@ impl Default for ReaderOptions {
             readahead_threads: 2,
             parallel_loads: 4,
             remote: None,
+            offline: false,
         }
     }
 }
@@ -72,6 +79,7 @@ impl std::fmt::Debug for ReaderOptions {
             .field("readahead_threads", &self.readahead_threads)
             .field("parallel_loads", &self.parallel_loads)
             .field("remote", &self.remote.is_some())
+            .field("offline", &self.offline)
             .finish()
     }
 }
@@ -158,6 +166,8 @@ struct Inner {
     files: Snapshot,
     store: LocalStore,
     remote: Option<Arc<dyn RemoteChunks>>,
+    /// One read-through per file (by content) at a time, however many threads need it.
+    fetching: Flights<LayoutKey, ()>,
     parallel: usize,
     cache: ChunkCache,
     loads: Flights<Hash, ChunkBytes>,
@@ -208,6 +218,15 @@ impl SnapshotReader {
             (commit, read.files, recorded, lease)
         };
         let root = snapshot_root(&files);
+        let remote = if opts.offline {
+            None
+        } else if opts.remote.is_some() {
+            opts.remote.clone()
+        } else if colony.join(crate::ops::sparse::SPARSE_FILE).exists() {
+            Some(Arc::new(DatasetRemotes::new(dataset_root)) as Arc<dyn RemoteChunks>)
+        } else {
+            None
+        };
         let cache = ChunkCache::new(opts.cache_bytes);
         let max_window = opts.readahead_bytes.min(opts.cache_bytes / 4);
         let inner = Arc::new_cyclic(|weak| Inner {
@@ -217,7 +236,8 @@ impl SnapshotReader {
             recorded_root,
             files,
             store: LocalStore::new(&colony),
-            remote: opts.remote.clone(),
+            remote,
+            fetching: Flights::new(),
             parallel: opts.parallel_loads.max(1),
             cache,
             loads: Flights::new(),
@@ -347,6 +367,69 @@ impl SnapshotReader {
     pub fn read_into(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let (p, e) = self.inner.file(path)?;
         self.inner.read_into(&p, e, offset, buf)
+    }
+}
+
+impl SnapshotReader {
+    /// Writes the whole content of file (or symlink target) `path` to `out`, a window of
+    /// chunks at a time (memory bounded by the window, whatever the file's size; the
+    /// chunks are not kept in the cache). Every chunk is verified before a byte of it is
+    /// written; the file's whole-content BLAKE3 is computed on the way and checked at the
+    /// end, so on a mismatch (a manifest that disagrees with the file's hash) the bytes
+    /// already written each matched their chunk but the call fails with
+    /// [`StoreError::ContentMismatch`], as `verify` would. A match is recorded like the
+    /// whole-file check of [`SnapshotReader::read_at`], which then need not read the
+    /// file again. Returns the bytes written.
+    pub fn write_to(&self, path: &str, out: &mut dyn std::io::Write) -> Result<u64> {
+        let (p, e) = self.inner.file(path)?;
+        self.inner.write_to(&p, e, out)
+    }
+}
+
+impl Inner {
+    fn write_to(&self, path: &str, e: &FileEntry, out: &mut dyn std::io::Write) -> Result<u64> {
+        let mut write = |b: &[u8]| {
+            out.write_all(b)
+                .map_err(|err| StoreError::io(format!("write {path}"), err))
+        };
+        if e.mode == Mode::Link {
+            let t = e.target.as_deref().unwrap_or_default().as_bytes();
+            write(t)?;
+            return Ok(t.len() as u64);
+        }
+        let layout = if e.size == 0 {
+            Arc::new(FileLayout::new(Vec::new()))
+        } else {
+            self.layout(path, e)?
+        };
+        let mut hasher = blake3::Hasher::new();
+        let all: Vec<usize> = (0..layout.chunks.len()).collect();
+        let mut n = 0u64;
+        for wanted in all.chunks(WINDOW) {
+            let mut got: Vec<Option<ChunkBytes>> = wanted
+                .iter()
+                .map(|&i| self.cache.get(&layout.chunks[i].0))
+                .collect();
+            self.load_missing(path, &layout, wanted, &mut got, false)?;
+            for b in got.iter().flatten() {
+                hasher.update(b);
+                write(b)?;
+                n += b.len() as u64;
+            }
+        }
+        let actual: Hash = hasher.finalize().into();
+        if actual != e.hash || n != e.size {
+            return Err(StoreError::ContentMismatch {
+                path: path.to_string(),
+                expected: e.hash,
+                actual,
+            });
+        }
+        if let Some(m) = e.manifest {
+            // Recording only saves a later range read the whole-file check.
+            let _ = self.proofs.record(&[(e.hash, m)]);
+        }
+        Ok(n)
     }
 }
 
@@ -507,7 +590,7 @@ impl Inner {
         }
         let b = self
             .loads
-            .run(&hash, || self.load_chunk(layout, i))
+            .run(&hash, || self.load_chunk(path, layout, i))
             .map_err(|e| e.at(path))?;
         if keep {
             self.cache.insert(hash, b.clone());
@@ -515,13 +598,15 @@ impl Inner {
         Ok(b)
     }
 
-    fn load_chunk(&self, layout: &FileLayout, i: usize) -> Result<ChunkBytes> {
+    fn load_chunk(&self, path: &str, layout: &FileLayout, i: usize) -> Result<ChunkBytes> {
         let (hash, len) = layout.chunks[i];
         let bytes = self.read_record(
             &hash,
             "chunk",
+            path,
             || self.location(layout, i),
             |shard| layout.forget_shard(shard),
+            || layout.forget_absent(),
         )?;
         if bytes.len() != len as usize {
             return Err(StoreError::MalformedHistory {
@@ -536,40 +621,50 @@ impl Inner {
         Ok(Arc::new(bytes))
     }
 
-    /// Reads record `hash`: where `locate` says, again after a `gc` moved it, or from the
-    /// remote when the local index lacks it.
+    /// Reads record `hash` of file `path`: where `locate` says, again after a `gc` moved
+    /// it (`moved` forgets the shard), or, when the local index lacks it, after
+    /// read-through made the file local (`arrived` forgets what was found absent).
     fn read_record(
         &self,
         hash: &Hash,
         kind: &'static str,
+        path: &str,
         locate: impl Fn() -> Result<Loc>,
         moved: impl Fn(&Hash),
+        arrived: impl Fn(),
     ) -> Result<Vec<u8>> {
-        for _ in 0..3 {
+        let mut fetched = false;
+        for _ in 0..4 {
             match locate()? {
                 Loc::At(loc) => match self.store.read(hash, &loc)? {
                     ReadOutcome::Bytes(b) => return Ok(b),
                     ReadOutcome::ShardGone => moved(&loc.shard),
                 },
-                Loc::Absent | Loc::Unknown => return self.fetch_remote(hash, kind),
+                Loc::Absent | Loc::Unknown if !fetched => {
+                    self.read_through(hash, kind, path)?;
+                    fetched = true;
+                    arrived();
+                }
+                Loc::Absent | Loc::Unknown => break,
             }
         }
         Err(StoreError::Missing { kind, hash: *hash })
     }
 
-    fn fetch_remote(&self, hash: &Hash, kind: &'static str) -> Result<Vec<u8>> {
-        let Some(remote) = &self.remote else {
+    /// Makes file `path` local through the reader's remote (once per file content however
+    /// many threads ask); without one, the record is [`StoreError::Missing`].
+    fn read_through(&self, hash: &Hash, kind: &'static str, path: &str) -> Result<()> {
+        let (Some(remote), Some(e)) = (&self.remote, self.files.get(path)) else {
             return Err(StoreError::Missing { kind, hash: *hash });
         };
-        let bytes = remote.fetch(hash, kind)?;
-        let actual = Hash::of(&bytes);
-        if actual != *hash {
-            return Err(StoreError::Remote {
-                remote: "read-through".into(),
-                why: format!("sent bytes hashing to {actual} for {kind} {hash}"),
-            });
-        }
-        Ok(bytes)
+        self.fetching.run(&(e.hash, e.manifest), || {
+            // A thread that found it absent just before another one's read-through ended
+            // finds it here now, and does not ask the remote again.
+            if self.store.locate(&[*hash])?[0].is_some() {
+                return Ok(());
+            }
+            remote.fetch_file(self.commit, path, e)
+        })
     }
 
     /// Where chunk `i` of `layout` is, looking it and the file's other unknown ones up
@@ -613,7 +708,7 @@ impl Inner {
         }
         let l = self
             .building
-            .run(&key, || self.build_layout(e).map(Arc::new))
+            .run(&key, || self.build_layout(path, e).map(Arc::new))
             .map_err(|err| err.at(path))?;
         self.layouts
             .lock()
@@ -622,7 +717,7 @@ impl Inner {
         Ok(l)
     }
 
-    fn build_layout(&self, e: &FileEntry) -> Result<FileLayout> {
+    fn build_layout(&self, path: &str, e: &FileEntry) -> Result<FileLayout> {
         let chunks = match e.manifest {
             None => {
                 // One chunk, whose hash is the file hash.
@@ -636,8 +731,10 @@ impl Inner {
                 let bytes = self.read_record(
                     &m,
                     "manifest",
+                    path,
                     || Ok(self.store.locate(&[m])?[0].map_or(Loc::Absent, Loc::At)),
                     |_| {},
+                    || {},
                 )?;
                 let manifest = crate::manifest::FileManifest::decode(&bytes).map_err(|why| {
                     StoreError::MalformedHistory {

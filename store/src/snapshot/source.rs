@@ -1,5 +1,7 @@
 //! Where a reader's records come from: the local shards, found through the chunk index in
-//! short visits, and optionally a remote for what a sparse clone lacks.
+//! short visits (falling back to a record's other verified copies when one is damaged),
+//! and, for what a sparse clone lacks, remotes that bring it into the local store first
+//! (read-through, see [`super::readthrough`]).
 //!
 //! The chunk index (redb) may be open for writing by one process only and not beside
 //! readers, so a reader that kept it open would block every `add`, `commit` and `gc`.
@@ -26,16 +28,21 @@ pub const LOCATE_BATCH: usize = 16384;
 /// so this also bounds the disk space a reader can keep from being freed.
 const OPEN_SHARDS: usize = 64;
 
-/// Records a sparse clone lacks locally, fetched from elsewhere (read-through).
+/// Brings the records of a file a sparse clone lacks into the local store
+/// (read-through); the reader then reads them locally like any other.
 ///
-/// The reader asks only for records the local index does not know, and checks whatever
-/// comes back against the hash it asked for before using or caching a byte, so an
-/// implementation need not (but may) verify. Implementations are shared by all threads
-/// of a reader. Not implemented here yet: iroh peers, S3 and folder remotes can each
-/// provide one (e.g. over the remote backend trait), and may also store what they fetch.
+/// The unit is one file, not one record: the implementation decides how much to move
+/// (the shards the file needs, say) and must store only what it verified, since what it
+/// stores is what the reader serves (verified again as it is read). Implementations are
+/// shared by all threads of a reader; the reader asks for one file once at a time,
+/// however many threads need it. [`super::readthrough::DatasetRemotes`] is the one a
+/// sparse clone's reader uses by default.
 pub trait RemoteChunks: Send + Sync {
-    /// The raw (decompressed) bytes of record `hash`; `kind` is "chunk" or "manifest".
-    fn fetch(&self, hash: &Hash, kind: &'static str) -> Result<Vec<u8>>;
+    /// Makes every record of file `path` (its manifest and chunks, as `entry` of
+    /// `commit` lists them) present in the local store's index, verified; or fails with
+    /// an error naming the remote and the path ([`StoreError::ReadThrough`]).
+    fn fetch_file(&self, commit: gix::ObjectId, path: &str, entry: &crate::FileEntry)
+    -> Result<()>;
 }
 
 /// What reading a located record gave.
@@ -75,6 +82,14 @@ impl LocalStore {
         hashes.iter().map(|h| index.locate(h)).collect()
     }
 
+    /// The other copies of record `hash` the index knows, in one visit.
+    fn alternates(&self, hash: &Hash) -> Result<Vec<Location>> {
+        let _one = self.visit.lock().unwrap_or_else(|p| p.into_inner());
+        let _lock = StoreLock::acquire(&self.lock, false, &|_| {})?;
+        let index = ChunkStore::open_read_only(&self.shards, &self.index)?;
+        index.alternates(hash)
+    }
+
     fn shard(&self, id: &Hash) -> Result<Option<Arc<ShardFile>>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = open.get(id) {
@@ -102,20 +117,37 @@ impl LocalStore {
 
     /// Reads the record at `loc`, verified against `want` (the hash asked for, which the
     /// index entry must carry: an index pointing at another record is corruption too).
+    /// When that copy fails, the other copies the index knows are tried in turn (as
+    /// [`ChunkStore::read`] does), each verified; the error is the first copy's.
     pub(crate) fn read(&self, want: &Hash, loc: &Location) -> Result<ReadOutcome> {
-        if loc.entry.hash != *want {
-            return Err(StoreError::CorruptChunk {
+        let first = if loc.entry.hash != *want {
+            StoreError::CorruptChunk {
                 chunk: *want,
                 shard: loc.shard,
                 why: format!(
                     "the chunk index points at record {} instead",
                     loc.entry.hash
                 ),
-            });
-        }
-        let Some(shard) = self.shard(&loc.shard)? else {
-            return Ok(ReadOutcome::ShardGone);
+            }
+        } else {
+            let Some(shard) = self.shard(&loc.shard)? else {
+                return Ok(ReadOutcome::ShardGone);
+            };
+            match shard.read(&loc.entry) {
+                Ok(b) => return Ok(ReadOutcome::Bytes(b)),
+                Err(e) => e,
+            }
         };
-        shard.read(&loc.entry).map(ReadOutcome::Bytes)
+        for alt in self.alternates(want)? {
+            if alt.entry.hash != *want || alt == *loc {
+                continue;
+            }
+            if let Some(shard) = self.shard(&alt.shard)?
+                && let Ok(b) = shard.read(&alt.entry)
+            {
+                return Ok(ReadOutcome::Bytes(b));
+            }
+        }
+        Err(first)
     }
 }

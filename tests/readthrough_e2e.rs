@@ -1,0 +1,177 @@
+//! Sparse clones read through (issue 13): `colony cat` of a file outside a sparse clone's
+//! paths fetches its shards from the dataset's remotes (a peer over iroh on loopback, a
+//! folder), verified, keeps them, and prints the right bytes; a lying or vanished remote
+//! gives an error naming it and the path, and nothing wrong is stored.
+//!
+//! S3 remotes are not covered: a sparse clone from one already holds every shard (an
+//! object store cannot tell which shards some paths need), so nothing is left to read
+//! through.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use common::*;
+
+/// A `colony serve --no-relay` child on loopback, killed on drop.
+struct Server {
+    child: Child,
+    ticket: String,
+    node_id: String,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut c = cmd(
+            dir,
+            &["serve", "--no-relay", "--bind", "127.0.0.1:0", "--json"],
+        );
+        c.stdout(Stdio::piped()).stderr(Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("start colony serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            let _ = child.kill();
+            panic!("serve printed {line:?} ({e})")
+        });
+        Server {
+            child,
+            ticket: v["ticket"].as_str().unwrap().to_string(),
+            node_id: v["node_id"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An origin whose `a/` and `b/` files are in different shards (two commits).
+fn origin() -> tempfile::TempDir {
+    let a = dataset();
+    write(a.path(), "a/x.bin", &random_bytes(400_000, 1));
+    commit_all(a.path(), "a");
+    write(a.path(), "b/y.bin", &random_bytes(1_200_000, 2));
+    write(a.path(), "b/notes.txt", b"penguins\n");
+    commit_all(a.path(), "b");
+    assert_eq!(shard_files(a.path()).len(), 2);
+    a
+}
+
+/// `colony cat SPEC` in `dir`: its stdout, or a panic with its stderr.
+fn cat(dir: &Path, spec: &str) -> Vec<u8> {
+    let out = run(dir, &["cat", spec]);
+    assert!(
+        out.status.success(),
+        "cat {spec}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A sparse clone (`a/*`) of `url` in a new folder under `top`.
+fn sparse_clone(top: &Path, url: &str) -> std::path::PathBuf {
+    let dest = top.join("c");
+    let r = json(
+        top,
+        &["clone", url, dest.to_str().unwrap(), "--paths", "a/*"],
+    );
+    assert_eq!(r["fetch"]["shards"], 1, "{r}");
+    dest
+}
+
+fn assert_fsck_clean(dir: &Path) {
+    let f = json(dir, &["fsck"]);
+    assert_eq!(f["ok"], true, "{f}");
+}
+
+#[test]
+fn cat_in_a_sparse_clone_over_iroh_reads_through_and_keeps_the_shards() {
+    let a = origin();
+    let server = Server::start(a.path(), &[]);
+    let top = tempfile::tempdir().unwrap();
+    let c = sparse_clone(top.path(), &server.ticket);
+    assert!(!c.join("b").exists());
+
+    let want = std::fs::read(a.path().join("b/y.bin")).unwrap();
+    assert_eq!(cat(&c, "HEAD:b/y.bin"), want);
+    // The shard is here now, verified and indexed: fsck is clean, and it reads without
+    // the peer.
+    assert_eq!(shard_files(&c).len(), 2);
+    assert_fsck_clean(&c);
+    drop(server);
+    assert_eq!(cat(&c, "HEAD:b/notes.txt"), b"penguins\n");
+    assert_eq!(cat(&c, "HEAD:b/y.bin"), want);
+    // The work tree is still sparse.
+    assert!(!c.join("b").exists());
+}
+
+#[test]
+fn cat_in_a_sparse_clone_of_a_folder_reads_through() {
+    let a = origin();
+    let top = tempfile::tempdir().unwrap();
+    let c = sparse_clone(top.path(), a.path().to_str().unwrap());
+    assert_eq!(
+        cat(&c, "HEAD:b/y.bin"),
+        std::fs::read(a.path().join("b/y.bin")).unwrap()
+    );
+    assert_eq!(shard_files(&c).len(), 2);
+    assert_fsck_clean(&c);
+}
+
+#[test]
+fn a_lying_peer_is_refused_naming_it_and_an_honest_remote_completes_the_read() {
+    let a = origin();
+    let top = tempfile::tempdir().unwrap();
+    let c = sparse_clone(top.path(), a.path().to_str().unwrap());
+    // `origin` becomes a peer that flips a byte of every shard it sends.
+    let liar = Server::start(a.path(), &[("COLONY_TEST_LIE", "flip")]);
+    ok(&c, &["remote", "remove", "origin"]);
+    ok(&c, &["remote", "add", "origin", &liar.ticket]);
+    let err = fails(&c, &["cat", "HEAD:b/y.bin"]);
+    assert!(
+        err.contains("origin") && err.contains("b/y.bin") && err.contains("BLAKE3"),
+        "{err}"
+    );
+    assert!(err.contains(&liar.node_id), "names the peer: {err}");
+    // Nothing of it was stored, and the store is sound.
+    assert_eq!(shard_files(&c).len(), 1);
+    assert_fsck_clean(&c);
+    // An honest remote beside it: the read completes (origin is tried first, then it).
+    ok(&c, &["remote", "add", "mirror", a.path().to_str().unwrap()]);
+    assert_eq!(
+        cat(&c, "HEAD:b/y.bin"),
+        std::fs::read(a.path().join("b/y.bin")).unwrap()
+    );
+    assert_fsck_clean(&c);
+}
+
+#[test]
+fn a_peer_that_is_gone_gives_an_error_naming_it_and_the_path() {
+    let a = origin();
+    let server = Server::start(a.path(), &[]);
+    let top = tempfile::tempdir().unwrap();
+    let c = sparse_clone(top.path(), &server.ticket);
+    drop(server);
+    let err = fails(&c, &["cat", "HEAD:b/y.bin"]);
+    assert!(
+        err.contains("remote `origin`") && err.contains("b/y.bin"),
+        "{err}"
+    );
+    assert_eq!(shard_files(&c).len(), 1);
+    // What is local still reads.
+    assert_eq!(
+        cat(&c, "HEAD:a/x.bin"),
+        std::fs::read(a.path().join("a/x.bin")).unwrap()
+    );
+}
