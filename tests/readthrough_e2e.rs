@@ -1,17 +1,19 @@
 //! Sparse clones read through (issue 13): `colony cat` of a file outside a sparse clone's
 //! paths fetches its shards from the dataset's remotes (a peer over iroh on loopback, a
-//! folder), verified, keeps them, and prints the right bytes; a lying or vanished remote
-//! gives an error naming it and the path, and nothing wrong is stored.
+//! folder, an S3 server (moto) on loopback), verified, keeps them, and prints the right
+//! bytes; a lying or vanished remote gives an error naming it and the path, and nothing
+//! wrong is stored.
 //!
-//! S3 remotes are not covered: a sparse clone from one already holds every shard (an
-//! object store cannot tell which shards some paths need), so nothing is left to read
-//! through.
+//! A sparse clone *from* S3 already holds every shard (an object store cannot tell which
+//! shards some paths need), so S3 is tested as the remote of a clone made elsewhere.
 
 mod common;
+mod pyhelp;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -174,4 +176,102 @@ fn a_peer_that_is_gone_gives_an_error_naming_it_and_the_path() {
         cat(&c, "HEAD:a/x.bin"),
         std::fs::read(a.path().join("a/x.bin")).unwrap()
     );
+}
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        pyhelp::require(&["moto.server", "boto3"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto (pip install 'moto[server]')");
+        let m = Moto { child, port };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "moto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        m
+    }
+
+    /// A colony command with the AWS environment pointing at this server.
+    fn colony(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = cmd(dir, args);
+        c.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            )
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("HTTP_PROXY")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("https_proxy");
+        c
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn cat_reads_through_an_s3_remote() {
+    let moto = Moto::start();
+    let a = origin();
+    ok_cmd(moto.colony(
+        a.path(),
+        &["remote", "add", "bucket", "s3://readthrough/ds"],
+    ));
+    // A push does not create the bucket; boto3 does.
+    pyhelp::run(
+        "import sys, boto3\n\
+         boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='test',\n\
+             aws_secret_access_key='test', region_name='us-east-1').create_bucket(Bucket='readthrough')",
+        &[&format!("http://127.0.0.1:{}", moto.port)],
+    );
+    ok_cmd(moto.colony(a.path(), &["push", "bucket", "main"]));
+    let top = tempfile::tempdir().unwrap();
+    let c = sparse_clone(top.path(), a.path().to_str().unwrap());
+    // The clone's only remote is now the bucket.
+    ok(&c, &["remote", "remove", "origin"]);
+    ok(&c, &["remote", "add", "bucket", "s3://readthrough/ds"]);
+    let out = moto.colony(&c, &["cat", "HEAD:b/y.bin"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, std::fs::read(a.path().join("b/y.bin")).unwrap());
+    assert_eq!(shard_files(&c).len(), 2);
+    assert_fsck_clean(&c);
 }

@@ -19,7 +19,8 @@ use crate::{CliError, Ctx, output};
 /// files are written. The other files stay in the history and in every commit made
 /// here, but not in the work tree; `status` does not call them removed. `checkout REV
 /// -- PATH` adds PATH to the work tree once its shards are here: `colony fetch origin`
-/// brings the rest (until then, reading those files fails and says so).
+/// brings the rest (until then, checking those files out fails and says so, while `colony
+/// cat` fetches the shards one file needs from the remotes, verified, and keeps them).
 ///
 /// DIR must not exist or be empty. A clone that fails removes what it created; a clone
 /// killed halfway (kill -9, power loss) leaves DIR with `.colony/cloning`, and running the

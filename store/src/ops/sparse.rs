@@ -13,9 +13,11 @@
 //!   patterns.
 //!
 //! A sparse clone also holds only the shards the matching files need. Reading a file
-//! outside them (checkout of more paths, `verify`, `cat`) fails with
-//! [`StoreError::Missing`], which [`Repo::explain_missing`] turns into a hint: `colony
-//! fetch origin` brings the other shards. The clone also lacks the shards of older
+//! outside them through a [`crate::snapshot::SnapshotReader`] (`cat`, and the front ends
+//! built on it) reads through: the file's shards are fetched from the dataset's remotes,
+//! verified and kept ([`crate::snapshot::readthrough`]). Other commands (checkout of more
+//! paths, `verify`) fail with [`StoreError::Missing`], which [`Repo::explain_missing`]
+//! turns into a hint: `colony fetch origin` brings the other shards. The clone also lacks the shards of older
 //! versions of the matching files. `fsck` reports all those missing chunks as one
 //! warning; a missing chunk is an error there only when the checked-out snapshot (HEAD
 //! or the index) needs it for a file inside the patterns.
