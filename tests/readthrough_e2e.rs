@@ -17,11 +17,13 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A `colony serve --no-relay` child on loopback, killed on drop.
+/// A `colony serve --no-relay` child on loopback, killed on drop. Its stderr (a line per
+/// request) goes to a file, so that tests can count the shards it sent.
 struct Server {
     child: Child,
     ticket: String,
     node_id: String,
+    log: tempfile::NamedTempFile,
 }
 
 impl Server {
@@ -30,7 +32,8 @@ impl Server {
             dir,
             &["serve", "--no-relay", "--bind", "127.0.0.1:0", "--json"],
         );
-        c.stdout(Stdio::piped()).stderr(Stdio::null());
+        let log = tempfile::NamedTempFile::new().unwrap();
+        c.stdout(Stdio::piped()).stderr(log.reopen().unwrap());
         for (k, v) in env {
             c.env(k, v);
         }
@@ -47,7 +50,17 @@ impl Server {
             child,
             ticket: v["ticket"].as_str().unwrap().to_string(),
             node_id: v["node_id"].as_str().unwrap().to_string(),
+            log,
         }
+    }
+
+    /// How many shards it has sent so far.
+    fn shards_sent(&self) -> usize {
+        std::fs::read_to_string(self.log.path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("sent shard"))
+            .count()
     }
 }
 
@@ -116,6 +129,38 @@ fn cat_in_a_sparse_clone_over_iroh_reads_through_and_keeps_the_shards() {
     assert_eq!(cat(&c, "HEAD:b/y.bin"), want);
     // The work tree is still sparse.
     assert!(!c.join("b").exists());
+}
+
+#[test]
+fn two_processes_reading_one_missing_file_fetch_it_once() {
+    let a = origin();
+    let server = Server::start(a.path(), &[]);
+    let top = tempfile::tempdir().unwrap();
+    let c = sparse_clone(top.path(), &server.ticket);
+    let sent = server.shards_sent();
+    assert_eq!(sent, 1);
+    let want = std::fs::read(a.path().join("b/y.bin")).unwrap();
+    let cats: Vec<_> = (0..3)
+        .map(|_| {
+            cmd(&c, &["cat", "HEAD:b/y.bin"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in cats {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, want);
+    }
+    // The store lock serialises them; the ones after the first find the shard here.
+    assert_eq!(server.shards_sent(), sent + 1);
+    assert_fsck_clean(&c);
 }
 
 #[test]

@@ -166,8 +166,9 @@ struct Inner {
     files: Snapshot,
     store: LocalStore,
     remote: Option<Arc<dyn RemoteChunks>>,
-    /// One read-through per file (by content) at a time, however many threads need it.
-    fetching: Flights<LayoutKey, ()>,
+    /// One read-through per file (by content) at a time, however many threads need it;
+    /// a failure is shared by every thread that waited for it (none tries again at once).
+    fetching: Flights<LayoutKey, std::result::Result<(), Arc<StoreError>>>,
     parallel: usize,
     cache: ChunkCache,
     loads: Flights<Hash, ChunkBytes>,
@@ -657,14 +658,15 @@ impl Inner {
         let (Some(remote), Some(e)) = (&self.remote, self.files.get(path)) else {
             return Err(StoreError::Missing { kind, hash: *hash });
         };
-        self.fetching.run(&(e.hash, e.manifest), || {
+        let outcome = self.fetching.run(&(e.hash, e.manifest), || {
             // A thread that found it absent just before another one's read-through ended
             // finds it here now, and does not ask the remote again.
             if self.store.locate(&[*hash])?[0].is_some() {
-                return Ok(());
+                return Ok(Ok(()));
             }
-            remote.fetch_file(self.commit, path, e)
-        })
+            Ok(remote.fetch_file(self.commit, path, e).map_err(Arc::new))
+        })?;
+        outcome.map_err(shared_error)
     }
 
     /// Where chunk `i` of `layout` is, looking it and the file's other unknown ones up
@@ -801,6 +803,23 @@ impl Inner {
             Ok(())
         })
     }
+}
+
+/// The error of a read-through that several threads waited for, for one of them: the
+/// error itself for the last holder, else its remote, path and message.
+fn shared_error(e: Arc<StoreError>) -> StoreError {
+    Arc::try_unwrap(e).unwrap_or_else(|e| match &*e {
+        StoreError::ReadThrough {
+            path,
+            remote,
+            source,
+        } => StoreError::ReadThrough {
+            path: path.clone(),
+            remote: remote.clone(),
+            source: Box::new(StoreError::Refused(source.to_string())),
+        },
+        other => StoreError::Refused(other.to_string()),
+    })
 }
 
 impl Prefetch for Inner {
