@@ -215,6 +215,7 @@ fn a_peer_that_is_gone_gives_an_error_naming_it_and_the_path() {
         err.contains("remote `origin`") && err.contains("b/y.bin"),
         "{err}"
     );
+    assert!(err.contains("colony fetch origin"), "a hint: {err}");
     assert_eq!(shard_files(&c).len(), 1);
     // What is local still reads.
     assert_eq!(
