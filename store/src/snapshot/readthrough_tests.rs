@@ -190,6 +190,14 @@ fn a_lying_remote_is_refused_and_nothing_of_it_is_stored() {
     }
     assert!(err.to_string().contains("BLAKE3"), "{err}");
     assert_eq!(shards(&s.clone).len(), 1, "nothing was stored");
+    // Nor left behind: the transfer folder holds only its lock files.
+    let left: Vec<String> = std::fs::read_dir(s.clone.join(".colony/readthrough"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("lock-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     // The other files still read.
     assert_eq!(r.read_at("a/x.bin", 0, 10).unwrap(), noise(1, 10));
 }
