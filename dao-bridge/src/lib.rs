@@ -34,6 +34,7 @@ pub mod error;
 pub mod governance;
 pub mod market;
 pub mod registry;
+pub mod settings;
 mod revert;
 pub mod signer;
 
@@ -44,4 +45,5 @@ pub use devnet::{Devnet, DevnetOptions};
 pub use error::{DaoError, Result};
 pub use governance::{HeadUpdate, ProposalRef, ProposalState, Support};
 pub use registry::{AnchoredHead, DatasetInfo, ForkParams};
+pub use settings::{AnchorCheck, DaoSettings, check_anchor};
 pub use signer::{KeySource, Password, PasswordSource, Signer};
