@@ -5,7 +5,7 @@ Builds (once) a dataset holding a 64 KiB random file and the benchmark table
 (bench/gen.py: ~1 GiB Parquet at --rows 10000000; scale it down with --rows), then times,
 ROUNDS times each, the median and best of:
 
-  read 64 KiB   MCP `read` (one open session, stdio)   vs  `colony cat HEAD PATH`
+  read 64 KiB   MCP `read` (one open session, stdio)   vs  `colony cat HEAD:PATH`
   query agg     MCP `query` (one open session, stdio)  vs  `colony query HEAD SQL --json`
 
 The CLI figures include process start and opening the store, which is what an agent
@@ -103,7 +103,7 @@ def main() -> None:
     size = (ds / "table.parquet").stat().st_size
     print(f"dataset {ds}: table.parquet {a.rows} rows, {size / 2**20:.1f} MiB; {a.rounds} rounds")
     m = anyio.run(mcp_times, colony, ds, a.rounds)
-    cat = timed(lambda: sh(colony, ds, "cat", "HEAD", "blob.bin"), a.rounds)
+    cat = timed(lambda: sh(colony, ds, "cat", "HEAD:blob.bin"), a.rounds)
     q = timed(lambda: sh(colony, ds, "--json", "query", "HEAD", SQL), a.rounds)
     print(f"read 64 KiB  MCP read   {fmt(m['read'])}")
     print(f"read 64 KiB  colony cat {fmt(cat)}")

@@ -34,8 +34,8 @@ pub mod error;
 pub mod governance;
 pub mod market;
 pub mod registry;
-pub mod settings;
 mod revert;
+pub mod settings;
 pub mod signer;
 
 pub use alloy::primitives::{Address, B256, FixedBytes, U256};

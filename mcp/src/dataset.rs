@@ -106,7 +106,7 @@ impl Dataset {
     pub fn stat(&self, rev: &str, path: &str) -> Result<Value> {
         let r = self.reader(rev)?;
         let info = r.stat(path)?;
-        let mut v = serde_json::to_value(&info).unwrap_or(Value::Null);
+        let mut v = as_printed(&info);
         if let Some(o) = v.as_object_mut() {
             o.insert("rev".into(), rev.into());
             o.insert("commit".into(), r.commit().to_string().into());
@@ -197,7 +197,7 @@ impl Dataset {
                 // Both sides must be revisions: the work tree is not something to serve.
                 repo.resolve(to)?;
                 let r = repo.diff(from, Some(to))?;
-                Ok(serde_json::to_value(&r).unwrap_or(Value::Null))
+                Ok(as_printed(&r))
             }
         }
     }
@@ -209,15 +209,12 @@ impl Dataset {
             let repo = self.repo()?;
             (repo.lineage()?, self.dao_settings(&repo)?)
         };
-        let mut v = serde_json::to_value(&local).unwrap_or(Value::Null);
+        let mut v = as_printed(&local);
         if dao.deployment.is_some() {
             let (chain, dep) = connect(&dao).await?;
             let l = registry::lineage(&chain, dep.registry, dep.dataset_id).await?;
             if let Some(o) = v.as_object_mut() {
-                o.insert(
-                    "chain".into(),
-                    serde_json::to_value(l).unwrap_or(Value::Null),
-                );
+                o.insert("chain".into(), as_printed(l));
             }
         }
         Ok(v)
@@ -228,7 +225,7 @@ impl Dataset {
         let dao = self.dao_settings(&self.repo()?)?;
         let (chain, dep) = connect(&dao).await?;
         let h = registry::head(&chain, dep.registry, dep.dataset_id).await?;
-        Ok(serde_json::to_value(h).unwrap_or(Value::Null))
+        Ok(as_printed(h))
     }
 
     /// `colony dao verify REV --json`: reads every byte of `rev` back, recomputes its
@@ -273,7 +270,7 @@ impl Dataset {
             *report.computed_root.as_bytes(),
         )
         .await?;
-        Ok(serde_json::to_value(check).unwrap_or(Value::Null))
+        Ok(as_printed(check))
     }
 
     /// The training runs recorded on `rev` (`colony run list --json`, those whose
@@ -286,7 +283,7 @@ impl Dataset {
             if r.snapshot != commit {
                 continue;
             }
-            let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+            let mut v = as_printed(&r);
             if r.refused.is_none() {
                 let c = colony_trainer_hook::claim_values(&repo, &r.id)?;
                 if let Some(o) = v.as_object_mut() {
@@ -317,6 +314,15 @@ async fn connect(dao: &DaoSettings) -> Result<(Chain, Deployment)> {
     Ok((Chain::connect(&cfg).await?, dep))
 }
 
+/// `value` as JSON the way `colony --json` prints it: through text, so that an `f32`
+/// reads back as the number printed (0.29972577), not its widened `f64`.
+fn as_printed<T: serde::Serialize>(value: T) -> Value {
+    serde_json::to_string(&value)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
 fn check_page(limit: usize) -> Result<usize> {
     if limit == 0 || limit > MAX_PAGE {
         return Err(ToolError::Invalid {
@@ -328,7 +334,10 @@ fn check_page(limit: usize) -> Result<usize> {
 }
 
 fn hex(b: &[u8; 32]) -> String {
-    format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    format!(
+        "0x{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }
 
 /// Whether `bytes` are text; a UTF-8 character cut by the end of the range is dropped
@@ -339,7 +348,11 @@ fn text_prefix(bytes: &mut Vec<u8>) -> bool {
     }
     match std::str::from_utf8(bytes) {
         Ok(_) => true,
-        Err(e) if e.error_len().is_none() && e.valid_up_to() + 4 > bytes.len() && e.valid_up_to() > 0 => {
+        Err(e)
+            if e.error_len().is_none()
+                && e.valid_up_to() + 4 > bytes.len()
+                && e.valid_up_to() > 0 =>
+        {
             bytes.truncate(e.valid_up_to());
             true
         }

@@ -76,8 +76,10 @@ pub fn read(data: &Dataset, uri_text: &str) -> Result<ReadResourceResult, ErrorD
     let (rev, path) = rest
         .split_once('/')
         .ok_or_else(|| bad(format!("`{uri_text}` names no file; use {SCHEME}REV/PATH")))?;
-    let rev = unescape(rev).ok_or_else(|| bad("the revision is not valid percent-encoded UTF-8".into()))?;
-    let path = unescape(path).ok_or_else(|| bad("the path is not valid percent-encoded UTF-8".into()))?;
+    let rev = unescape(rev)
+        .ok_or_else(|| bad("the revision is not valid percent-encoded UTF-8".into()))?;
+    let path =
+        unescape(path).ok_or_else(|| bad("the path is not valid percent-encoded UTF-8".into()))?;
     let r = data.reader(&rev).map_err(|e| not_found(e, uri_text))?;
     let info = r.stat(&path).map_err(|e| not_found(e.into(), uri_text))?;
     if info.size > MAX_READ_BYTES {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult,
-    ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig,
+    CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::schemars::JsonSchema;
 use rmcp::service::RequestContext;
@@ -36,6 +36,7 @@ fn head() -> String {
 
 /// `log`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct LogArgs {
     /// Where to start: a branch, tag, pin, commit id (or prefix), `HEAD~N`, or a 64-hex
     /// snapshot root (default: HEAD).
@@ -48,6 +49,7 @@ pub struct LogArgs {
 
 /// `ls`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct LsArgs {
     /// The revision (branch, tag, pin, commit id, or snapshot root; default HEAD).
     #[serde(default = "head")]
@@ -68,6 +70,7 @@ pub struct LsArgs {
 
 /// `stat`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct StatArgs {
     /// The revision (default HEAD).
     #[serde(default = "head")]
@@ -78,6 +81,7 @@ pub struct StatArgs {
 
 /// `read`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct ReadArgs {
     /// The revision (default HEAD).
     #[serde(default = "head")]
@@ -94,6 +98,7 @@ pub struct ReadArgs {
 
 /// `query`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct QueryArgs {
     /// The revision whose tables to query (default HEAD).
     #[serde(default = "head")]
@@ -108,6 +113,7 @@ pub struct QueryArgs {
 
 /// `diff`'s arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct DiffArgs {
     /// The old revision.
     pub from: String,
@@ -126,6 +132,7 @@ pub struct DiffArgs {
 
 /// Arguments of tools that take only a revision.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct RevArgs {
     /// The revision (default HEAD).
     #[serde(default = "head")]
@@ -134,6 +141,7 @@ pub struct RevArgs {
 
 /// Arguments of tools that take none.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct NoArgs {}
 
 impl ColonyServer {
@@ -212,7 +220,10 @@ impl ColonyServer {
             let mut v = out.meta;
             let field = if out.is_text { "text" } else { "base64" };
             if let Some(o) = v.as_object_mut() {
-                o.insert(field.into(), dataset::encode(&out.bytes, out.is_text).into());
+                o.insert(
+                    field.into(),
+                    dataset::encode(&out.bytes, out.is_text).into(),
+                );
             }
             Ok(v)
         })
@@ -244,7 +255,10 @@ impl ColonyServer {
         description = "The chain of forks from this dataset back to its origin: each parent's id, name, path, and the commit and snapshot root it was forked at. When the dataset has a DAO, also `chain`: the lineage the on-chain registry records.",
         annotations(read_only_hint = true, open_world_hint = true)
     )]
-    async fn lineage(&self, Parameters(_): Parameters<NoArgs>) -> Result<CallToolResult, ErrorData> {
+    async fn lineage(
+        &self,
+        Parameters(_): Parameters<NoArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         Ok(result(self.data.lineage().await))
     }
 
@@ -263,7 +277,10 @@ impl ColonyServer {
         description = "Check whether a revision is the head the DAO anchored: reads every byte of the revision back, recomputes its snapshot root (nothing recorded is trusted) and compares it with the root anchored on chain. `ok` is true only when they match; otherwise both roots and the anchored commit are named. Same JSON as `colony dao verify REV --json`.",
         annotations(read_only_hint = true, open_world_hint = true)
     )]
-    async fn verify(&self, Parameters(a): Parameters<RevArgs>) -> Result<CallToolResult, ErrorData> {
+    async fn verify(
+        &self,
+        Parameters(a): Parameters<RevArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         Ok(result(self.data.verify(&a.rev).await))
     }
 

@@ -1,8 +1,8 @@
 //! `colony dao status | head | verify`: what the chain says, and local data checked against it.
 
+use colony_dao_bridge::check_anchor;
 use colony_dao_bridge::governance::{self, DaoStatus};
 use colony_dao_bridge::registry;
-use colony_dao_bridge::check_anchor;
 
 use super::{ChainArgs, block_on, connect, dataset_config, tokens, verified_head};
 use crate::{CliError, Ctx, output};
@@ -168,7 +168,10 @@ pub fn verify(ctx: &Ctx, chain_args: &ChainArgs, args: VerifyArgs) -> Result<i32
                     "ok: {} (commit {}) has snapshot root {}, the head anchored for dataset {}",
                     rev.rev,
                     rev.commit_hex,
-                    check.anchored_root.map(|r| r.to_string()).unwrap_or_default(),
+                    check
+                        .anchored_root
+                        .map(|r| r.to_string())
+                        .unwrap_or_default(),
                     dep.dataset_id
                 );
             }
@@ -179,7 +182,10 @@ pub fn verify(ctx: &Ctx, chain_args: &ChainArgs, args: VerifyArgs) -> Result<i32
             eprintln!(
                 "hint: check out the anchored data with `colony checkout {}`, or propose this \
                  revision with `colony dao propose {}`",
-                anchored_commit.as_deref().unwrap_or_default().trim_start_matches("0x"),
+                anchored_commit
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim_start_matches("0x"),
                 rev.rev
             );
             Ok(1)
