@@ -45,24 +45,21 @@ pub fn list(data: &Dataset, cursor: Option<&str>) -> Result<ListResourcesResult,
         })
         .collect();
     let next = from + resources.len();
-    let mut out = ListResourcesResult::default();
-    out.resources = resources;
+    let mut out = ListResourcesResult::with_all_items(resources);
     out.next_cursor = (next < files.len()).then(|| next.to_string());
     Ok(out)
 }
 
 /// The template that names a file of any revision.
 pub fn templates() -> ListResourceTemplatesResult {
-    let mut out = ListResourceTemplatesResult::default();
-    out.resource_templates = vec![
+    ListResourceTemplatesResult::with_all_items(vec![
         ResourceTemplate::new(format!("{SCHEME}{{rev}}/{{+path}}"), "file of a revision")
             .with_description(format!(
                 "A file of any revision (branch, tag, pin, commit id or snapshot root), \
                  verified; at most {MAX_READ_BYTES} bytes (larger files: the read tool with \
                  offset and length)."
             )),
-    ];
-    out
+    ])
 }
 
 /// Reads the file a URI names, whole (up to the cap).
