@@ -79,6 +79,18 @@ impl From<colony_trainer_hook::TrainError> for CliError {
     }
 }
 
+impl From<colony_mcp::ServeError> for CliError {
+    fn from(e: colony_mcp::ServeError) -> Self {
+        use colony_mcp::ServeError;
+        match e {
+            ServeError::Store(s) => s.into(),
+            ServeError::NotLoopback { .. } => CliError::new(e.to_string())
+                .hint("e.g. `colony mcp --http 127.0.0.1:8765`; reach it from elsewhere through an SSH tunnel"),
+            other => CliError::new(other.to_string()),
+        }
+    }
+}
+
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         CliError::new(e.to_string())

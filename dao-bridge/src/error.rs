@@ -235,4 +235,13 @@ pub enum DaoError {
         /// Why, and what is allowed.
         reason: String,
     },
+    /// The `[dao]` section of a dataset's config cannot be read.
+    #[error("the [dao] section of .colony/config.toml is malformed: {why}")]
+    MalformedConfig {
+        /// What is wrong.
+        why: String,
+    },
+    /// The dataset's config records no DAO deployment.
+    #[error("this dataset has no DAO: .colony/config.toml has no [dao] deployment")]
+    NoDeployment,
 }

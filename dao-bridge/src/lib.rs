@@ -35,6 +35,7 @@ pub mod governance;
 pub mod market;
 pub mod registry;
 mod revert;
+pub mod settings;
 pub mod signer;
 
 pub use alloy::primitives::{Address, B256, FixedBytes, U256};
@@ -44,4 +45,5 @@ pub use devnet::{Devnet, DevnetOptions};
 pub use error::{DaoError, Result};
 pub use governance::{HeadUpdate, ProposalRef, ProposalState, Support};
 pub use registry::{AnchoredHead, DatasetInfo, ForkParams};
+pub use settings::{AnchorCheck, DaoSettings, check_anchor};
 pub use signer::{KeySource, Password, PasswordSource, Signer};

@@ -199,7 +199,12 @@ mod engine {
     }
 
     /// Runs `sql` over `tables` (path, bytes) and renders the result.
-    pub fn query_tables(tables: Vec<(String, Vec<u8>)>, sql: &str, format: &str) -> Result<String> {
+    pub fn query_tables(
+        tables: Vec<(String, Vec<u8>)>,
+        sql: &str,
+        format: &str,
+        max_rows: Option<usize>,
+    ) -> Result<QueryOutput> {
         let mut sources = Vec::new();
         for (p, bytes) in tables {
             sources.push(source(&p, "the query", bytes)?);
@@ -210,7 +215,25 @@ mod engine {
             "json" => ct::OutputFormat::Json,
             _ => ct::OutputFormat::Table,
         };
-        ct::render(&df, f).map_err(err)
+        let rows = df.height();
+        let shown = max_rows.map_or(rows, |m| m.min(rows));
+        let text = if shown < rows {
+            ct::render(&df.head(Some(shown)), f)
+        } else {
+            ct::render(&df, f)
+        }
+        .map_err(err)?;
+        Ok(QueryOutput {
+            text,
+            rows: rows as u64,
+            shown: shown as u64,
+        })
+    }
+
+    /// Refuses SQL that would do more than read the tables it names (see
+    /// `colony_tables::check_read_only`).
+    pub fn check_read_only(sql: &str) -> Result<()> {
+        ct::check_read_only(sql).map_err(err)
     }
 }
 
@@ -243,9 +266,29 @@ mod engine {
     }
 
     /// Unavailable without the `tables` feature.
-    pub fn query_tables(_: Vec<(String, Vec<u8>)>, _: &str, _: &str) -> Result<String> {
+    pub fn query_tables(
+        _: Vec<(String, Vec<u8>)>,
+        _: &str,
+        _: &str,
+        _: Option<usize>,
+    ) -> Result<QueryOutput> {
+        Err(off())
+    }
+
+    pub fn check_read_only(_: &str) -> Result<()> {
         Err(off())
     }
 }
 
-pub use engine::{diff_table, merge_table, query_tables};
+pub use engine::{check_read_only, diff_table, merge_table, query_tables};
+
+/// The result of a SQL query, rendered.
+#[derive(Clone, Debug)]
+pub struct QueryOutput {
+    /// The rows shown, rendered in the format asked for.
+    pub text: String,
+    /// Rows the query returned.
+    pub rows: u64,
+    /// Rows rendered in `text` (fewer than `rows` when capped).
+    pub shown: u64,
+}

@@ -109,6 +109,15 @@ pub enum TableError {
         /// Comma-separated names the query may use.
         tables: String,
     },
+    /// SQL that would do more than read the given tables.
+    #[error(
+        "refused: queries are read-only, and {what} is not a read of the revision's tables; \
+         run one SELECT over the tables named by their paths"
+    )]
+    NotReadOnly {
+        /// What was refused.
+        what: String,
+    },
     /// Reading or writing a file failed.
     #[error("cannot {action} `{path}`: {source}")]
     Io {

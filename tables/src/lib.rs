@@ -65,7 +65,7 @@ pub use merge::{
 };
 pub use polars;
 pub use polars::prelude::DataFrame;
-pub use query::{OutputFormat, query, render, render_to};
+pub use query::{OutputFormat, check_read_only, query, render, render_to};
 
 #[cfg(test)]
 mod fast_path_tests;

@@ -2,9 +2,14 @@
 
 use std::io::Write;
 
+use std::ops::ControlFlow;
+
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use serde::{Deserialize, Serialize};
+use sqlparser::ast::{Statement, TableFactor, Visit, Visitor};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserOptions};
 
 use crate::error::{Result, TableError};
 use crate::format::{ReadMode, TableSource, collect_checked};
@@ -16,9 +21,15 @@ use crate::format::{ReadMode, TableSource, collect_checked};
 /// (`penguins`). CSV columns are typed by inference. Scans are lazy and run on the
 /// streaming engine, so filters and projections are pushed into the readers.
 ///
-/// Errors: [`TableError::Query`] for SQL that does not parse or plan (the message lists
-/// the table names); [`TableError::Malformed`] naming the table that cannot be read.
+/// Only a read of the given tables is run ([`check_read_only`]): anything else is refused
+/// before the engine sees it.
+///
+/// Errors: [`TableError::NotReadOnly`] for any statement but one `SELECT` (or `WITH …
+/// SELECT`) over the given tables; [`TableError::Query`] for SQL that does not parse or
+/// plan (the message lists the table names); [`TableError::Malformed`] naming the table
+/// that cannot be read.
 pub fn query(tables: &[TableSource], sql: &str) -> Result<DataFrame> {
+    check_read_only(sql)?;
     let ctx = SQLContext::new();
     let mut names = Vec::new();
     let stems: Vec<Option<String>> = tables.iter().map(|t| stem(t.name())).collect();
@@ -49,6 +60,85 @@ pub fn query(tables: &[TableSource], sql: &str) -> Result<DataFrame> {
         },
         e => e,
     })
+}
+
+/// Checks that `sql` is one query that only reads the tables it is given: a single
+/// `SELECT` (or `WITH … SELECT`, `UNION`, …) without `INTO` and without table functions
+/// (`read_csv('/any/file')` and its kind would read the host's files). Statements that
+/// write or change anything (`INSERT`, `UPDATE`, `DELETE`, `COPY`, `CREATE`, `DROP`,
+/// `TRUNCATE`, `ATTACH`, `SET`, …) are refused, whatever the engine would make of them.
+///
+/// Errors: [`TableError::NotReadOnly`] naming what was refused; [`TableError::Query`]
+/// when the SQL does not parse.
+pub fn check_read_only(sql: &str) -> Result<()> {
+    let refuse = |what: String| TableError::NotReadOnly { what };
+    let statements = Parser::new(&GenericDialect)
+        .with_options(ParserOptions {
+            trailing_commas: true,
+            ..Default::default()
+        })
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| TableError::Query {
+            reason: e.to_string(),
+            tables: "(not read: the SQL does not parse)".into(),
+        })?;
+    let [statement] = statements.as_slice() else {
+        return Err(refuse(format!(
+            "{} statements (exactly one SELECT is run)",
+            statements.len()
+        )));
+    };
+    let Statement::Query(q) = statement else {
+        let text = statement.to_string();
+        let verb: String = text
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(refuse(format!("a `{verb}` statement")));
+    };
+    struct Reads(Option<String>);
+    impl Visitor for Reads {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
+            match t {
+                TableFactor::Table { args: None, .. }
+                | TableFactor::Derived { .. }
+                | TableFactor::NestedJoin { .. } => ControlFlow::Continue(()),
+                TableFactor::Table { name, .. } => {
+                    self.0 = Some(format!("the table function `{name}(…)`"));
+                    ControlFlow::Break(())
+                }
+                other => {
+                    self.0 = Some(format!("the table expression `{other}`"));
+                    ControlFlow::Break(())
+                }
+            }
+        }
+        fn pre_visit_statement(&mut self, s: &Statement) -> ControlFlow<()> {
+            if matches!(s, Statement::Query(_)) {
+                return ControlFlow::Continue(());
+            }
+            self.0 = Some(format!("a nested `{s}`"));
+            ControlFlow::Break(())
+        }
+        fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
+            if let sqlparser::ast::SetExpr::Select(s) = q.body.as_ref()
+                && s.into.is_some()
+            {
+                self.0 = Some("`SELECT … INTO`".into());
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut reads = Reads(None);
+    let _ = q.visit(&mut reads);
+    match reads.0 {
+        Some(what) => Err(refuse(what)),
+        None => Ok(()),
+    }
 }
 
 fn stem(name: &str) -> Option<String> {

@@ -29,6 +29,7 @@ pub mod init;
 pub mod lineage;
 pub mod log;
 pub mod market;
+pub mod mcp;
 pub mod merge;
 pub mod pin;
 pub mod pull;
@@ -97,6 +98,7 @@ pub enum Command {
     Bounty(bounty::Args),
     Train(train::Args),
     Run(run::Args),
+    Mcp(mcp::Args),
     Completions(completions::Args),
 }
 
@@ -146,6 +148,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<i32, CliError> {
         Command::Bounty(a) => bounty::run(ctx, a),
         Command::Train(a) => train::run(ctx, a),
         Command::Run(a) => run::run(ctx, a),
+        Command::Mcp(a) => mcp::run(ctx, a),
         Command::Completions(a) => completions::run(ctx, a),
     }
 }

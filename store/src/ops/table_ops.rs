@@ -41,6 +41,20 @@ impl Repo {
     /// its file stem); only tables the query mentions are read. `format` is `table`,
     /// `csv` or `json`. Returns the rendered result.
     pub fn query(&self, rev: &str, sql: &str, format: &str) -> Result<String> {
+        Ok(self.query_capped(rev, sql, format, None)?.text)
+    }
+
+    /// Like [`Repo::query`], rendering at most `max_rows` rows (all with `None`); the
+    /// output says how many rows the query returned. The SQL is checked to be read-only
+    /// before any table is read.
+    pub fn query_capped(
+        &self,
+        rev: &str,
+        sql: &str,
+        format: &str,
+        max_rows: Option<usize>,
+    ) -> Result<tables::QueryOutput> {
+        tables::check_read_only(sql)?;
         let snap = self.snapshot_of(self.resolve(rev)?)?;
         let mut chosen = Vec::new();
         let mut all = Vec::new();
@@ -68,6 +82,6 @@ impl Repo {
                 }
             )));
         }
-        tables::query_tables(chosen, sql, format)
+        tables::query_tables(chosen, sql, format, max_rows)
     }
 }

@@ -117,7 +117,7 @@ fn record(ctx: &Ctx, url: &str, chain_id: u64) -> Result<Option<String>, CliErro
         toml::Value::Integer(i64::try_from(chain_id).unwrap_or(i64::MAX)),
     );
     config.save()?;
-    if let Some(dep) = before.deployment
+    if let Some(dep) = before.0.deployment
         && !ctx.quiet
         && !ctx.json
     {

@@ -10,8 +10,9 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use colony_dao_bridge::chain::{DEVNET_CHAIN_ID, DEVNET_RPC_URL};
-use colony_dao_bridge::{Chain, ChainConfig, DaoError, Deployment, KeySource, Signer, TxRecord};
+use colony_dao_bridge::{
+    Chain, ChainConfig, DaoError, DaoSettings, Deployment, KeySource, Signer, TxRecord,
+};
 use colony_store::config::Config;
 
 use crate::{CliError, Ctx};
@@ -134,61 +135,26 @@ pub(crate) fn block_on<F: Future>(fut: F) -> Result<F::Output, CliError> {
     Ok(rt.block_on(fut))
 }
 
-/// What `[dao]` in `.colony/config.toml` records.
+/// What `[dao]` in `.colony/config.toml` records (the library's [`DaoSettings`]), with the
+/// CLI's hints on its errors.
 #[derive(Clone, Debug, Default)]
-pub struct DaoConfig {
-    /// `dao.rpc_url`.
-    pub rpc_url: Option<String>,
-    /// `dao.chain_id`.
-    pub chain_id: Option<u64>,
-    /// The deployment, when `dao deploy` (or `fork --dao`) wrote one.
-    pub deployment: Option<Deployment>,
+pub struct DaoConfig(pub DaoSettings);
+
+impl std::ops::Deref for DaoConfig {
+    type Target = DaoSettings;
+    fn deref(&self) -> &DaoSettings {
+        &self.0
+    }
 }
 
 /// Reads `[dao]` from a dataset's config.
 pub fn read_config(config: &Config) -> Result<DaoConfig, CliError> {
-    let Some(v) = config.get("dao") else {
-        return Ok(DaoConfig::default());
-    };
-    let malformed = |why: String| {
-        CliError::new(format!(
-            "the [dao] section of .colony/config.toml is malformed: {why}"
-        ))
-        .hint("fix it by hand, or redeploy with `colony dao deploy --force`")
-    };
-    let table = v
-        .as_table()
-        .ok_or_else(|| malformed("it is not a table".to_owned()))?;
-    let rpc_url = match table.get("rpc_url") {
-        None => None,
-        Some(u) => Some(
-            u.as_str()
-                .ok_or_else(|| malformed("rpc_url is not a string".to_owned()))?
-                .to_owned(),
-        ),
-    };
-    let chain_id = match table.get("chain_id") {
-        None => None,
-        Some(i) => Some(
-            i.as_integer()
-                .and_then(|i| u64::try_from(i).ok())
-                .ok_or_else(|| malformed("chain_id is not a non-negative integer".to_owned()))?,
-        ),
-    };
-    let deployment = if table.contains_key("registry") {
-        Some(
-            v.clone()
-                .try_into::<Deployment>()
-                .map_err(|e| malformed(e.to_string()))?,
-        )
-    } else {
-        None
-    };
-    Ok(DaoConfig {
-        rpc_url,
-        chain_id,
-        deployment,
-    })
+    DaoSettings::from_toml(config.get("dao"))
+        .map(DaoConfig)
+        .map_err(|e| {
+            CliError::new(e.to_string())
+                .hint("fix it by hand, or redeploy with `colony dao deploy --force`")
+        })
 }
 
 /// Records `deployment` under `[dao]` (keeping other keys there); the caller saves.
@@ -212,25 +178,16 @@ pub(crate) fn dataset_config(ctx: &Ctx) -> Result<DaoConfig, CliError> {
 impl DaoConfig {
     /// The chain to use: the options, else this config, else the local devnet.
     pub fn chain(&self, args: &ChainArgs) -> ChainConfig {
-        ChainConfig {
-            rpc_url: args
-                .rpc_url
-                .clone()
-                .or_else(|| self.rpc_url.clone())
-                .unwrap_or_else(|| DEVNET_RPC_URL.to_owned()),
-            chain_id: args.chain_id.or(self.chain_id).unwrap_or(DEVNET_CHAIN_ID),
-        }
+        self.0.chain(args.rpc_url.as_deref(), args.chain_id)
     }
 
     /// The recorded deployment, pointed at the chain in use; an error when there is none.
     pub fn deployment(&self, chain: &ChainConfig) -> Result<Deployment, CliError> {
-        let mut dep = self.deployment.clone().ok_or_else(|| {
-            CliError::new("this dataset has no DAO: .colony/config.toml has no [dao] deployment")
-                .hint("deploy one with `colony dao deploy` (on a local chain: `colony dao devnet` first)")
-        })?;
-        dep.rpc_url = chain.rpc_url.clone();
-        dep.chain_id = chain.chain_id;
-        Ok(dep)
+        self.0.deployment(chain).map_err(|e| {
+            CliError::new(e.to_string()).hint(
+                "deploy one with `colony dao deploy` (on a local chain: `colony dao devnet` first)",
+            )
+        })
     }
 }
 

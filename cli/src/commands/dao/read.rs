@@ -1,10 +1,10 @@
 //! `colony dao status | head | verify`: what the chain says, and local data checked against it.
 
+use colony_dao_bridge::check_anchor;
 use colony_dao_bridge::governance::{self, DaoStatus};
 use colony_dao_bridge::registry;
-use colony_dao_bridge::{B256, DaoError};
 
-use super::{ChainArgs, block_on, connect, dataset_config, hex32, tokens, verified_head};
+use super::{ChainArgs, block_on, connect, dataset_config, tokens, verified_head};
 use crate::{CliError, Ctx, output};
 
 /// Show the DAO: chain position, anchored head, governance settings and every proposal.
@@ -149,80 +149,43 @@ pub struct VerifyArgs {
     pub rev: Option<String>,
 }
 
-#[derive(serde::Serialize)]
-struct VerifyOut {
-    ok: bool,
-    rev: String,
-    commit: String,
-    local_root: String,
-    anchored_root: Option<B256>,
-    anchored_commit: Option<String>,
-    dataset_id: u64,
-    error: Option<String>,
-}
-
 pub fn verify(ctx: &Ctx, chain_args: &ChainArgs, args: VerifyArgs) -> Result<i32, CliError> {
     let (rev, dao) = verified_head(ctx, args.rev.as_deref())?;
     rev.require_ok("check it against the chain")?;
     let cfg = dao.chain(chain_args);
     let dep = dao.deployment(&cfg)?;
-    let result = block_on(async {
+    let check = block_on(async {
         let chain = connect(&cfg).await?;
-        match registry::verify_root(&chain, dep.registry, dep.dataset_id, rev.root).await {
-            Ok(h) => Ok(Ok(h)),
-            Err(DaoError::RootMismatch { anchored, .. }) => {
-                // Name the anchored commit too, so the user knows what to check out.
-                let h = registry::head(&chain, dep.registry, dep.dataset_id).await?;
-                Ok(Err((anchored, h.commit.to_string())))
-            }
-            Err(e) => Err(e),
-        }
+        check_anchor(&chain, &dep, &rev.rev, &rev.commit_hex, rev.root).await
     })??;
-    let local = hex32(rev.root);
-    match result {
-        Ok(h) => {
-            if ctx.json {
-                output::json(&VerifyOut {
-                    ok: true,
-                    rev: rev.rev.clone(),
-                    commit: rev.commit_hex.clone(),
-                    local_root: local,
-                    anchored_root: Some(h.root),
-                    anchored_commit: Some(h.commit.to_string()),
-                    dataset_id: dep.dataset_id,
-                    error: None,
-                });
-            } else if !ctx.quiet {
+    if ctx.json {
+        output::json(&check);
+    }
+    match (&check.error, &check.anchored_commit) {
+        (None, _) => {
+            if !ctx.json && !ctx.quiet {
                 println!(
                     "ok: {} (commit {}) has snapshot root {}, the head anchored for dataset {}",
-                    rev.rev, rev.commit_hex, h.root, dep.dataset_id
+                    rev.rev,
+                    rev.commit_hex,
+                    check
+                        .anchored_root
+                        .map(|r| r.to_string())
+                        .unwrap_or_default(),
+                    dep.dataset_id
                 );
             }
             Ok(0)
         }
-        Err((anchored, anchored_commit)) => {
-            let msg = format!(
-                "{} (commit {}) is NOT the anchored head of dataset {}: its bytes give snapshot \
-                 root {local}, the root anchored on chain is {anchored} (commit {anchored_commit})",
-                rev.rev, rev.commit_hex, dep.dataset_id
-            );
-            if ctx.json {
-                output::json(&VerifyOut {
-                    ok: false,
-                    rev: rev.rev.clone(),
-                    commit: rev.commit_hex.clone(),
-                    local_root: local,
-                    anchored_root: Some(anchored),
-                    anchored_commit: Some(anchored_commit.clone()),
-                    dataset_id: dep.dataset_id,
-                    error: Some(msg.clone()),
-                });
-            }
+        (Some(msg), anchored_commit) => {
             eprintln!("error: {msg}");
             eprintln!(
                 "hint: check out the anchored data with `colony checkout {}`, or propose this \
                  revision with `colony dao propose {}`",
-                anchored_commit.trim_start_matches("0x"),
+                anchored_commit
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim_start_matches("0x"),
                 rev.rev
             );
             Ok(1)
