@@ -155,7 +155,7 @@ mod tests {
         s.insert("a/link".into(), entry(Mode::Link, 7, Some("b/c.bin")));
         s.insert("z".into(), entry(Mode::File, 0, None));
         let t = Tree::build(&s);
-        assert_eq!(t.len(), 6);
+        assert_eq!(t.len(), 7);
         let a = t.lookup(ROOT, "a").unwrap();
         assert!(matches!(t.get(a).unwrap().kind, Kind::Dir(_)));
         let b = t.lookup(a, "b").unwrap();
