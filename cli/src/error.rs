@@ -96,3 +96,37 @@ impl From<std::io::Error> for CliError {
         CliError::new(e.to_string())
     }
 }
+
+impl From<colony_mount::MountError> for CliError {
+    fn from(e: colony_mount::MountError) -> Self {
+        use colony_mount::MountError;
+        let hint = match &e {
+            MountError::Store(_) => None,
+            MountError::Unavailable(_) => Some(
+                "FUSE needs /dev/fuse (`modprobe fuse`) and root or the fuse3 package (`apt-get install fuse3`)",
+            ),
+            MountError::NoSuchFolder(_) | MountError::NotAFolder(_) | MountError::NotEmpty(_) => {
+                Some(
+                    "mount on an empty folder, e.g. `mkdir /tmp/snap && colony mount REV /tmp/snap`",
+                )
+            }
+            MountError::NotMounted(_) => {
+                Some("`colony mount REV DIR` makes one; `grep ^colony /proc/mounts` lists them")
+            }
+            MountError::Busy(_) => Some(
+                "close the programs reading it (`fuser -vm DIR` names them), or use `colony unmount --lazy DIR`",
+            ),
+            MountError::Mount { .. } | MountError::Unmount { .. } => None,
+        };
+        match e {
+            MountError::Store(s) => s.into(),
+            e => {
+                let err = CliError::new(e.to_string());
+                match hint {
+                    Some(h) => err.hint(h),
+                    None => err,
+                }
+            }
+        }
+    }
+}

@@ -1,27 +1,80 @@
 //! `colony train --exec`: hand a pinned snapshot to any external trainer and record what
 //! it did.
 //!
-//! The snapshot is materialised read-only (files 0444/0555, folders 0555) into
-//! `.colony/run-work/<n>/snapshot`, and the command runs in the current folder with
-//! `COLONY_SNAPSHOT_DIR` (that folder), `COLONY_SNAPSHOT_ROOT` (the snapshot root, hex),
-//! `COLONY_RUN_DIR` (an empty folder for its outputs) and `COLONY_SEED`. The record holds
-//! the command, the BLAKE3 of every argument that names an existing file (the scripts),
-//! the exit status, and every file the command wrote into `COLONY_RUN_DIR`, stored
-//! content-addressed under `artifacts/` in the run's tree.
+//! The command runs in the current folder with `COLONY_SNAPSHOT_DIR` (a read-only folder
+//! holding the snapshot), `COLONY_SNAPSHOT_ROOT` (the snapshot root, hex), `COLONY_RUN_DIR`
+//! (an empty folder for its outputs) and `COLONY_SEED`. How the snapshot folder is made is
+//! up to the caller's [`SnapshotProvider`]s: a read-only mount served while the command
+//! runs, say, so that nothing is copied and the hand-off does not grow with the dataset.
+//! Without one (or with [`ExecOptions::materialize`]) the snapshot is materialised
+//! read-only (files 0444/0555, folders 0555) into `.colony/run-work/<n>/snapshot`.
+//! Providers may also add variables of their own (an HTTP gateway's
+//! `COLONY_SNAPSHOT_URL`, for example).
+//!
+//! The record holds the command, the BLAKE3 of every argument that names an existing
+//! file (the scripts), the exit status, and every file the command wrote into
+//! `COLONY_RUN_DIR`, stored content-addressed under `artifacts/` in the run's tree. It
+//! does not depend on how the snapshot was handed over.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 use colony_store::FileEntry;
+use colony_store::ops::refs::RefKind;
 use colony_store::snapshot::snapshot_root;
 
 use crate::access::StoreAccess;
 use crate::error::{Result, TrainError};
 use crate::record::{FORMAT, RunRecord, SnapshotRef, store_bytes, write_record};
 
+/// How much of the revision is read and checked before the command starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    /// Every byte is read back and checked against its hash first (and the snapshot root
+    /// recomputed); any problem stops the run before the command starts.
+    Full,
+    /// Nothing is read up front: every byte is checked when the command reads it (a
+    /// damaged chunk fails that read), so the hand-off does not grow with the dataset.
+    #[default]
+    Lazy,
+}
+
+/// Serves a pinned snapshot to the command other than by copying it (a read-only
+/// mount, an HTTP gateway, ...). Implemented by the caller, so this library names no
+/// front end; each provider is asked once per run, after the store is released.
+pub trait SnapshotProvider: Send + Sync {
+    /// A short name for notes and reports ("mount", "http").
+    fn name(&self) -> &str;
+    /// Whether it serves `COLONY_SNAPSHOT_DIR` (then no copy is made when it succeeds).
+    fn serves_dir(&self) -> bool;
+    /// Starts serving commit `commit` of the dataset at `dataset_root`; `work` is this
+    /// run's own empty scratch folder. An error is noted and the run goes on without it
+    /// (falling back to a copy if nothing else serves the folder).
+    fn provide(
+        &self,
+        dataset_root: &Path,
+        commit: &str,
+        work: &Path,
+    ) -> std::result::Result<ProvidedSnapshot, String>;
+}
+
+/// A snapshot being served by a [`SnapshotProvider`] while the command runs.
+pub struct ProvidedSnapshot {
+    /// Variables for the command (`COLONY_SNAPSHOT_DIR` from a provider that
+    /// [`serves_dir`](SnapshotProvider::serves_dir), others of its own).
+    pub env: Vec<(String, OsString)>,
+    /// Stops serving once the command has exited; an error is noted. Dropping it
+    /// without calling must stop serving too.
+    pub stop: Box<dyn FnOnce() -> std::result::Result<(), String>>,
+}
+
 /// What to run.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ExecOptions {
     /// Revision to hand over.
     pub rev: String,
@@ -31,6 +84,29 @@ pub struct ExecOptions {
     pub seed: u64,
     /// Folder the command runs in (and relative script paths are resolved against).
     pub cwd: PathBuf,
+    /// What is checked before the command starts.
+    pub verify: VerifyMode,
+    /// Copy the snapshot into the run's folder even where a provider could serve it.
+    pub materialize: bool,
+    /// Ways to serve the snapshot without copying it, tried in order.
+    pub providers: Vec<Arc<dyn SnapshotProvider>>,
+}
+
+impl std::fmt::Debug for ExecOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecOptions")
+            .field("rev", &self.rev)
+            .field("command", &self.command)
+            .field("seed", &self.seed)
+            .field("cwd", &self.cwd)
+            .field("verify", &self.verify)
+            .field("materialize", &self.materialize)
+            .field(
+                "providers",
+                &self.providers.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// A file the command names.
@@ -81,6 +157,13 @@ pub struct ExecReport {
     pub exit_code: Option<i32>,
     /// The recorded command details.
     pub exec: ExecInfo,
+    /// How `COLONY_SNAPSHOT_DIR` was made: a provider's name, or `copy`.
+    pub snapshot_via: String,
+    /// Seconds from the start until the command was started (the hand-off).
+    pub handoff_s: f64,
+    /// What did not go as asked (a provider that failed, the copy made instead).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Splits a command line: whitespace separates, single and double quotes group,
@@ -180,15 +263,18 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
     Ok(())
 }
 
-/// Pins `opts.rev`, materialises it read-only, runs the command, stores its artifacts
-/// and the record. The command's failure is recorded, not an error. With
-/// [`StoreAccess::Reopen`] the store is not held while the command runs.
+/// Pins `opts.rev` (checked as [`ExecOptions::verify`] says), hands it to the command
+/// (served by a provider, or materialised read-only), runs the command, stores its
+/// artifacts and the record. The command's failure is recorded, not an error. With
+/// [`StoreAccess::Reopen`] the store is not held while the command runs; with
+/// [`StoreAccess::Held`] providers cannot open it and the snapshot is copied.
 pub fn exec_run<'a>(store: impl Into<StoreAccess<'a>>, opts: &ExecOptions) -> Result<ExecReport> {
+    let started = Instant::now();
     let store = store.into();
     let argv = split_command(&opts.command)?;
     let repo = store.take()?;
     let commit = repo.resolve(&opts.rev)?;
-    repo.pin(&commit.to_string(), None)?;
+    pin(&repo, &commit.to_string(), opts.verify)?;
     let snapshot = repo.snapshot_of(commit)?;
     let root = snapshot_root(&snapshot).0.to_string();
     let scripts = argv
@@ -212,31 +298,78 @@ pub fn exec_run<'a>(store: impl Into<StoreAccess<'a>>, opts: &ExecOptions) -> Re
         .colony_dir()
         .join("run-work")
         .join(format!("{nanos}-{}", std::process::id()));
-    let snap_dir = work.join("snapshot");
     let out_dir = work.join("out");
-    std::fs::create_dir_all(&snap_dir).map_err(io("create", &snap_dir))?;
     std::fs::create_dir_all(&out_dir).map_err(io("create", &out_dir))?;
+    let dataset_root = repo.root().to_path_buf();
+    let held = matches!(store, StoreAccess::Held(_));
     let mut repo = Some(repo);
+    let mut notes = Vec::new();
+    let mut served: Vec<(String, ProvidedSnapshot)> = Vec::new();
     let result = (|| -> Result<ExecReport> {
-        {
-            let repo = repo.as_ref().expect("held until the command starts");
-            let store = repo.chunks()?;
-            for (path, e) in &snapshot {
-                colony_store::worktree::materialize(&snap_dir, store, path, e)?;
+        let mut env: Vec<(String, OsString)> = Vec::new();
+        let mut via = None;
+        for p in &opts.providers {
+            if p.serves_dir() && (opts.materialize || via.is_some()) {
+                continue;
+            }
+            if held {
+                notes.push(format!(
+                    "{}: not used, the caller holds the store for the whole run",
+                    p.name()
+                ));
+                continue;
+            }
+            // A provider opens the store itself, so this run lets it go first.
+            repo = None;
+            match p.provide(&dataset_root, &commit.to_string(), &work) {
+                Ok(s) => {
+                    if p.serves_dir() {
+                        via = Some(p.name().to_string());
+                    }
+                    env.extend(s.env.iter().cloned());
+                    served.push((p.name().to_string(), s));
+                }
+                Err(why) => notes.push(format!("{}: {why}", p.name())),
             }
         }
-        set_readonly(&snap_dir, true)?;
-        // The pin keeps the snapshot; the materialised copy is the command's own.
+        if via.is_none() {
+            if !opts.materialize && opts.providers.iter().any(|p| p.serves_dir()) {
+                notes.push("copying the snapshot into the run's folder instead".into());
+            }
+            let snap_dir = work.join("snapshot");
+            std::fs::create_dir_all(&snap_dir).map_err(io("create", &snap_dir))?;
+            let taken;
+            let repo = match &repo {
+                Some(r) => r,
+                None => {
+                    taken = store.take()?;
+                    &taken
+                }
+            };
+            let chunks = repo.chunks()?;
+            for (path, e) in &snapshot {
+                colony_store::worktree::materialize(&snap_dir, chunks, path, e)?;
+            }
+            set_readonly(&snap_dir, true)?;
+            env.push(("COLONY_SNAPSHOT_DIR".into(), snap_dir.into_os_string()));
+        }
+        // The pin keeps the snapshot; the store is free while the command runs.
         repo = None;
+        let handoff_s = started.elapsed().as_secs_f64();
         let status = std::process::Command::new(&argv[0])
             .args(&argv[1..])
             .current_dir(&opts.cwd)
-            .env("COLONY_SNAPSHOT_DIR", &snap_dir)
+            .envs(env)
             .env("COLONY_SNAPSHOT_ROOT", &root)
             .env("COLONY_RUN_DIR", &out_dir)
             .env("COLONY_SEED", opts.seed.to_string())
             .status()
             .map_err(|e| TrainError::io(format!("run `{}`", argv[0]), e))?;
+        for (name, s) in served.drain(..) {
+            if let Err(why) = (s.stop)() {
+                notes.push(format!("{name}: {why}"));
+            }
+        }
         let repo = store.take()?;
         let mut files: BTreeMap<String, FileEntry> = BTreeMap::new();
         let mut artifacts = Vec::new();
@@ -283,11 +416,43 @@ pub fn exec_run<'a>(store: impl Into<StoreAccess<'a>>, opts: &ExecOptions) -> Re
             record_hash: hex::encode(record.hash()),
             exit_code: status.code(),
             exec,
+            snapshot_via: via.unwrap_or_else(|| "copy".into()),
+            handoff_s,
+            notes: Vec::new(),
         })
     })();
+    // Whatever happened, stop serving before the run's folder (holding any mount point)
+    // is removed.
+    drop(served);
     let _ = set_readonly(&work, false);
     let _ = std::fs::remove_dir_all(&work);
-    result
+    result.map(|mut r| {
+        r.notes = notes;
+        r
+    })
+}
+
+/// Pins `commit` so that `gc` keeps it for the run; [`VerifyMode::Full`] first reads every
+/// byte back and refuses a revision with any problem.
+fn pin(repo: &colony_store::Repo, commit: &str, verify: VerifyMode) -> Result<()> {
+    if verify == VerifyMode::Full {
+        let report = repo.verify(Some(commit))?;
+        let root_differs = report
+            .recorded_root
+            .is_some_and(|r| r != report.computed_root);
+        if !report.problems.is_empty() || root_differs {
+            let why = if report.problems.is_empty() {
+                "its snapshot root differs from the one its commit records".to_string()
+            } else {
+                report.problems.join("; ")
+            };
+            return Err(TrainError::Data(format!(
+                "revision {commit} failed verification, the command was not started: {why}"
+            )));
+        }
+    }
+    repo.create_ref(RefKind::Pin, commit, Some(commit), true)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@
 //! - [`verify_run`] re-executes steps from the nearest checkpoint and names the first
 //!   step whose hash differs; [`bisect_runs`] finds the first step where two records
 //!   diverge.
-//! - [`exec`] hands a read-only materialised snapshot to any external command and records
+//! - [`exec`] hands a pinned snapshot (served read-only by a caller's [`SnapshotProvider`],
+//!   such as a mount, or materialised) to any external command and records
 //!   the command, the hashes of the scripts it names, its exit status and its artifacts.
 //! - A run holds the store for writing only while it pins, loads and stores
 //!   ([`StoreAccess`]), so other commands on the dataset go on while it trains.
@@ -36,7 +37,7 @@ pub mod verify;
 
 pub use access::StoreAccess;
 pub use error::{Result, TrainError};
-pub use exec::{ExecOptions, ExecReport, exec_run};
+pub use exec::{ExecOptions, ExecReport, ProvidedSnapshot, SnapshotProvider, VerifyMode, exec_run};
 pub use model::ModelKind;
 pub use record::{ClaimValues, RunRecord, RunSummary, claim_values};
 pub use train::{TrainOptions, TrainReport, train};

@@ -31,6 +31,7 @@ pub mod log;
 pub mod market;
 pub mod mcp;
 pub mod merge;
+pub mod mount;
 pub mod pin;
 pub mod pull;
 pub mod push;
@@ -49,6 +50,7 @@ pub mod switch;
 pub mod table;
 pub mod tag;
 pub mod train;
+pub mod unmount;
 pub mod verify;
 #[cfg(feature = "p2p")]
 pub mod where_;
@@ -69,6 +71,8 @@ pub enum Command {
     Tag(tag::Args),
     Reset(reset::Args),
     Cat(cat::Args),
+    Mount(mount::Args),
+    Unmount(unmount::Args),
     Verify(verify::Args),
     Fsck(fsck::Args),
     Gc(gc::Args),
@@ -119,6 +123,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> Result<i32, CliError> {
         Command::Tag(a) => tag::run(ctx, a),
         Command::Reset(a) => reset::run(ctx, a),
         Command::Cat(a) => cat::run(ctx, a),
+        Command::Mount(a) => mount::run(ctx, a),
+        Command::Unmount(a) => unmount::run(ctx, a),
         Command::Verify(a) => verify::run(ctx, a),
         Command::Fsck(a) => fsck::run(ctx, a),
         Command::Gc(a) => gc::run(ctx, a),

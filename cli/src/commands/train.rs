@@ -1,6 +1,12 @@
+use std::path::Path;
+use std::sync::Arc;
+
 use colony_store::Access;
 use colony_trainer_hook::data::DataSpec;
-use colony_trainer_hook::{ExecOptions, ModelKind, StoreAccess, TrainOptions, TrainReport};
+use colony_trainer_hook::{
+    ExecOptions, ModelKind, ProvidedSnapshot, SnapshotProvider, StoreAccess, TrainOptions,
+    TrainReport, VerifyMode,
+};
 
 use crate::{CliError, Ctx, output};
 
@@ -23,12 +29,18 @@ use crate::{CliError, Ctx, output};
 /// `--resume RUN[@STEP]` continues a recorded run from its checkpoint at STEP (default:
 /// its last), to `--steps` if given; resuming an honest run reproduces it exactly.
 ///
-/// `--exec "CMD ARGS..."` hands the revision to any external trainer instead: it is
-/// materialised read-only and the command runs with COLONY_SNAPSHOT_DIR,
-/// COLONY_SNAPSHOT_ROOT, COLONY_RUN_DIR (a folder for its outputs) and COLONY_SEED set;
-/// the record names the command, the BLAKE3 of every argument that is a file, the exit
-/// status and the files written to COLONY_RUN_DIR (stored in the run). colony exits with
-/// the command's status.
+/// `--exec "CMD ARGS..."` hands the revision to any external trainer instead: the command
+/// runs with COLONY_SNAPSHOT_DIR (the revision, read-only), COLONY_SNAPSHOT_ROOT,
+/// COLONY_RUN_DIR (a folder for its outputs) and COLONY_SEED set; the record names the
+/// command, the BLAKE3 of every argument that is a file, the exit status and the files
+/// written to COLONY_RUN_DIR (stored in the run). colony exits with the command's status.
+/// Where FUSE is available COLONY_SNAPSHOT_DIR is a read-only mount of the revision (as
+/// `colony mount` makes) for the life of the command, so nothing is copied and the
+/// hand-off takes the same time whatever the dataset's size; `--materialize` copies the
+/// revision into `.colony/run-work/` instead (also the fallback without FUSE, with a
+/// note). `--verify lazy` (the default) checks every byte when the command reads it;
+/// `--verify full` reads the whole revision back first and refuses to start on any
+/// problem.
 ///
 /// The dataset stays usable while a run trains: the store is taken only to pin and load
 /// the revision and to store checkpoints and the record, so `status`, `log`, `commit` or
@@ -75,9 +87,16 @@ pub struct Args {
     /// Continue the recorded run RUN from its checkpoint at STEP (default: the last).
     #[arg(long, value_name = "RUN[@STEP]", conflicts_with_all = ["exec", "rev"])]
     pub resume: Option<String>,
-    /// Run this external command on the materialised revision instead of a built-in model.
+    /// Run this external command on the revision instead of a built-in model.
     #[arg(long, value_name = "CMD ARGS...")]
     pub exec: Option<String>,
+    /// With --exec: copy the revision into the run's folder instead of mounting it.
+    #[arg(long, requires = "exec")]
+    pub materialize: bool,
+    /// With --exec: `lazy` checks each byte as the command reads it; `full` reads and
+    /// checks the whole revision before the command starts.
+    #[arg(long, value_name = "MODE", default_value = "lazy", value_parser = ["full", "lazy"])]
+    pub verify: String,
     /// Do not hash, checkpoint or record (to measure what recording costs).
     #[arg(long)]
     pub no_record: bool,
@@ -140,8 +159,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
                 command: cmd.clone(),
                 seed: args.seed,
                 cwd: ctx.cwd.clone(),
+                verify: if args.verify == "full" {
+                    VerifyMode::Full
+                } else {
+                    VerifyMode::Lazy
+                },
+                materialize: args.materialize,
+                // The integrator's HTTP gateway (COLONY_SNAPSHOT_URL) goes here too, as a
+                // provider that does not serve the folder.
+                providers: vec![Arc::new(MountProvider) as Arc<dyn SnapshotProvider>],
             },
         )?;
+        for n in &r.notes {
+            eprintln!("note: {n}");
+        }
         if ctx.json {
             output::json(&r);
         } else if !ctx.quiet {
@@ -181,4 +212,42 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
     let r = colony_trainer_hook::train(repo, &opts)?;
     render(ctx, &r);
     Ok(0)
+}
+
+/// Serves `--exec`'s COLONY_SNAPSHOT_DIR as a read-only mount (`colony mount`'s) at
+/// `<run folder>/mount`, unmounted when the command has exited.
+struct MountProvider;
+
+impl SnapshotProvider for MountProvider {
+    fn name(&self) -> &str {
+        "mount"
+    }
+
+    fn serves_dir(&self) -> bool {
+        true
+    }
+
+    fn provide(
+        &self,
+        dataset_root: &Path,
+        commit: &str,
+        work: &Path,
+    ) -> Result<ProvidedSnapshot, String> {
+        if let Some(why) = colony_mount::unavailable_reason() {
+            return Err(format!("FUSE is not available ({why})"));
+        }
+        let dir = work.join("mount");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let mount = colony_mount::Mount::start(
+            dataset_root,
+            commit,
+            &dir,
+            colony_mount::MountOptions::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(ProvidedSnapshot {
+            env: vec![("COLONY_SNAPSHOT_DIR".into(), dir.into_os_string())],
+            stop: Box::new(move || mount.detach().map_err(|e| e.to_string())),
+        })
+    }
 }
