@@ -78,7 +78,10 @@ fn curl(args: &[&str]) -> (u16, String, Vec<u8>, bool) {
         .args(args)
         .output()
         .expect("curl runs");
-    let code = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0);
+    let code = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
     (
         code,
         std::fs::read_to_string(&headers).unwrap_or_default(),
@@ -187,10 +190,21 @@ fn curl_reads_files_ranges_and_listings_of_any_revision() {
     }
     // Unsatisfiable (past the end, reversed, suffix of 0): 416 naming the size.
     for r in [format!("{size}-"), "500-100".into(), "-0".into()] {
-        let (code, hd, body, _) = curl(&["-H", &format!("Range: bytes={r}"), &url("main/data/part0.bin")]);
+        let (code, hd, body, _) = curl(&[
+            "-H",
+            &format!("Range: bytes={r}"),
+            &url("main/data/part0.bin"),
+        ]);
         assert_eq!(code, 416, "{r}: {hd}");
-        assert_eq!(header(&hd, "content-range"), Some(format!("bytes */{size}")));
-        assert!(!body.windows(16).any(|w| part0.windows(16).next() == Some(w)));
+        assert_eq!(
+            header(&hd, "content-range"),
+            Some(format!("bytes */{size}"))
+        );
+        assert!(
+            !body
+                .windows(16)
+                .any(|w| part0.windows(16).next() == Some(w))
+        );
     }
     // Several ranges: the whole file, 200.
     let (code, _, body, _) = curl(&["-r", "0-9,20-29", &url("main/data/part0.bin")]);
@@ -202,10 +216,18 @@ fn curl_reads_files_ranges_and_listings_of_any_revision() {
     assert_eq!(code, 200);
     assert!(body.is_empty());
     assert_eq!(header(&hd, "content-length"), Some(size.to_string()));
-    let (code, _, body, _) = curl(&["-H", &format!("If-None-Match: {etag}"), &url("main/data/part0.bin")]);
+    let (code, _, body, _) = curl(&[
+        "-H",
+        &format!("If-None-Match: {etag}"),
+        &url("main/data/part0.bin"),
+    ]);
     assert_eq!(code, 304);
     assert!(body.is_empty());
-    let (code, ..) = curl(&["-H", "If-None-Match: \"other\"", &url("main/data/part0.bin")]);
+    let (code, ..) = curl(&[
+        "-H",
+        "If-None-Match: \"other\"",
+        &url("main/data/part0.bin"),
+    ]);
     assert_eq!(code, 200);
 
     // Older revisions by tag, commit id, and snapshot root; percent-encoded names; empty.
@@ -234,7 +256,11 @@ fn curl_reads_files_ranges_and_listings_of_any_revision() {
             .map(|e| e["path"].as_str().unwrap())
             .collect();
         if p.starts_with("main/data") {
-            assert_eq!(names, ["data/part0.bin", "data/part1.bin", "data/sub"], "{v}");
+            assert_eq!(
+                names,
+                ["data/part0.bin", "data/part1.bin", "data/sub"],
+                "{v}"
+            );
             let e = &v["entries"][0];
             assert_eq!(e["size"], size);
             assert_eq!(e["kind"], "file");
@@ -291,7 +317,10 @@ fn hostile_requests_are_refused_and_leak_nothing() {
     }
     // The gateway still works afterwards.
     let (code, _, body, _) = curl(&[&format!("{}/main/notes/readme.txt", g.url)]);
-    assert_eq!((code, body.as_slice()), (200, &h.v2["notes/readme.txt"][..]));
+    assert_eq!(
+        (code, body.as_slice()),
+        (200, &h.v2["notes/readme.txt"][..])
+    );
 }
 
 #[test]
@@ -300,8 +329,21 @@ fn binding_and_tokens_are_enforced() {
     let root = h.dir.path();
     // A non-loopback bind without a token is refused, with what to do.
     let e = fails(root, &["serve", "--http", "0.0.0.0:0", "--no-p2p"]);
-    assert!(e.contains("without a token") && e.contains("--token"), "{e}");
-    let e = fails(root, &["serve", "--http", "127.0.0.1:0", "--no-p2p", "--bucket", "Bad_Name"]);
+    assert!(
+        e.contains("without a token") && e.contains("--token"),
+        "{e}"
+    );
+    let e = fails(
+        root,
+        &[
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--no-p2p",
+            "--bucket",
+            "Bad_Name",
+        ],
+    );
     assert!(e.contains("invalid bucket name"), "{e}");
     let e = fails(root, &["serve", "--token", "t"]);
     assert!(e.contains("--http"), "{e}");
@@ -312,7 +354,10 @@ fn binding_and_tokens_are_enforced() {
     assert_eq!(curl(&[&url]).0, 403);
     assert_eq!(curl(&["-H", "Authorization: Bearer wrong", &url]).0, 403);
     let (code, _, body, _) = curl(&["-H", "Authorization: Bearer s3cret-t0ken", &url]);
-    assert_eq!((code, body.as_slice()), (200, &h.v2["notes/readme.txt"][..]));
+    assert_eq!(
+        (code, body.as_slice()),
+        (200, &h.v2["notes/readme.txt"][..])
+    );
     pyhelp::require(&["boto3"]);
     let out = pyhelp::run(
         &format!(
@@ -342,17 +387,33 @@ except bex.ClientError as e:
     drop(g);
 
     // --public: any address, no checks.
-    let mut child = cmd(root, &["serve", "--http", "0.0.0.0:0", "--public", "--no-p2p", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = cmd(
+        root,
+        &[
+            "serve",
+            "--http",
+            "0.0.0.0:0",
+            "--public",
+            "--no-p2p",
+            "--json",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let port = v["http"]["url"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
+    let port = v["http"]["url"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     assert_eq!(v["http"]["auth"], "public");
     let (code, ..) = curl(&[&format!("http://127.0.0.1:{port}/main/notes/readme.txt")]);
     let _ = child.kill();
@@ -481,7 +542,10 @@ fn polars_and_pyarrow_read_tables_over_s3_and_http() {
     let h = history();
     let g = Gateway::start(h.dir.path(), &[]);
     let local = tempfile::tempdir().unwrap();
-    let (v1_path, v2_path) = (local.path().join("v1.parquet"), local.path().join("v2.parquet"));
+    let (v1_path, v2_path) = (
+        local.path().join("v1.parquet"),
+        local.path().join("v2.parquet"),
+    );
     std::fs::write(&v1_path, &h.v1["tables/t.parquet"]).unwrap();
     std::fs::write(&v2_path, &h.v2["tables/t.parquet"]).unwrap();
     let out = pyhelp::run(
@@ -567,8 +631,11 @@ fn a_corrupt_shard_never_sends_wrong_bytes() {
     let url = format!("{}/main/victim.bin", g.url);
     // Whole file: either refused before the headers, or cut short; what came is right.
     let (code, _, body, complete) = curl(&[&url]);
-    assert!(code == 500 || (code == 200 && !complete), "{code} {complete}");
-    assert!(body.len() < victim.len() && victim.starts_with(&body) || code == 500);
+    assert!(
+        code == 500 || (code == 200 && !complete),
+        "{code} {complete}"
+    );
+    assert!(code == 500 || (body.len() < victim.len() && victim.starts_with(&body)));
     // Every 1 MiB range: right bytes, or 500 naming the file and the shard.
     let mut refused = 0;
     for i in 0..6usize {
@@ -579,7 +646,10 @@ fn a_corrupt_shard_never_sends_wrong_bytes() {
             500 => {
                 refused += 1;
                 let text = String::from_utf8_lossy(&body);
-                assert!(text.contains("victim.bin") && text.contains(&shard_id), "{text}");
+                assert!(
+                    text.contains("victim.bin") && text.contains(&shard_id),
+                    "{text}"
+                );
             }
             c => panic!("{r}: {c}"),
         }

@@ -78,7 +78,9 @@ impl Pieces {
                 rx: Some(rx),
             }),
             Some(Err(e)) => Err(e),
-            None => Err(StoreError::Refused("the read stopped before any byte".into())),
+            None => Err(StoreError::Refused(
+                "the read stopped before any byte".into(),
+            )),
         }
     }
 

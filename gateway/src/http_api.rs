@@ -26,7 +26,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::body::{Body, Pieces, empty, full};
 use crate::range::{Wanted, wanted};
-use crate::revisions::{Opened, Revisions};
+use crate::revisions::Revisions;
 
 /// A response ready to send (status, headers, body).
 pub(crate) type Answer = Response<Body>;
@@ -129,7 +129,10 @@ pub(crate) async fn handle<B>(revisions: Arc<Revisions>, bucket: &str, req: Requ
             return r;
         }
     };
-    headers.insert(header::CONTENT_LENGTH, hv(&(part.end - part.start).to_string()));
+    headers.insert(
+        header::CONTENT_LENGTH,
+        hv(&(part.end - part.start).to_string()),
+    );
     if head {
         return answer(status, headers, empty());
     }
@@ -207,9 +210,7 @@ pub(crate) fn status_of(e: &StoreError) -> StatusCode {
     match e {
         StoreError::AtPath { source, .. } => status_of(source),
         StoreError::InvalidPath { .. } => StatusCode::BAD_REQUEST,
-        StoreError::UnknownRevision { .. } | StoreError::NoSuchPath { .. } => {
-            StatusCode::NOT_FOUND
-        }
+        StoreError::UnknownRevision { .. } | StoreError::NoSuchPath { .. } => StatusCode::NOT_FOUND,
         StoreError::HostilePath { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         StoreError::NotAFolder { .. } | StoreError::IsAFolder { .. } => StatusCode::NOT_FOUND,
         StoreError::LockTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -238,7 +239,11 @@ fn json(status: StatusCode, v: &serde_json::Value, head: bool) -> Answer {
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
-    let body = if head { empty() } else { full(Bytes::from(text)) };
+    let body = if head {
+        empty()
+    } else {
+        full(Bytes::from(text))
+    };
     answer(status, headers, body)
 }
 
@@ -260,10 +265,19 @@ mod tests {
         assert_eq!(ok("/main"), Some(("main".into(), String::new())));
         assert_eq!(ok("/main/"), Some(("main".into(), String::new())));
         assert_eq!(ok("/main/a/b.txt"), Some(("main".into(), "a/b.txt".into())));
-        assert_eq!(ok("/feature%2Fx/a%20b"), Some(("feature/x".into(), "a b".into())));
+        assert_eq!(
+            ok("/feature%2Fx/a%20b"),
+            Some(("feature/x".into(), "a b".into()))
+        );
         // `..` decodes fine here; the reader's path check refuses it.
         assert_eq!(ok("/main/%2e%2e/x"), Some(("main".into(), "../x".into())));
-        for bad in ["main", "/main/a%2fb", "/main/a%5Cb", "/main/a%00b", "/main/%ff"] {
+        for bad in [
+            "main",
+            "/main/a%2fb",
+            "/main/a%5Cb",
+            "/main/a%00b",
+            "/main/%ff",
+        ] {
             assert!(split_target(bad).is_err(), "{bad}");
         }
     }

@@ -155,13 +155,14 @@ impl Gateway {
             }
             None => bucket_name_for(dataset_root),
         };
-        let listener = std::net::TcpListener::bind(opts.bind).map_err(|source| {
-            GatewayError::Bind {
+        let listener =
+            std::net::TcpListener::bind(opts.bind).map_err(|source| GatewayError::Bind {
                 addr: opts.bind,
                 source,
-            }
-        })?;
-        listener.set_nonblocking(true).map_err(GatewayError::Start)?;
+            })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(GatewayError::Start)?;
         let addr = listener.local_addr().map_err(GatewayError::Start)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(opts.worker_threads.max(1))
@@ -293,7 +294,15 @@ mod tests {
 
     #[test]
     fn bad_bucket_names_are_refused() {
-        for n in ["ab", "Upper", "-x-y", "a..b", "has space", "1.2.3.4", &"x".repeat(64)] {
+        for n in [
+            "ab",
+            "Upper",
+            "-x-y",
+            "a..b",
+            "has space",
+            "1.2.3.4",
+            &"x".repeat(64),
+        ] {
             assert!(check_bucket_name(n).is_err(), "{n}");
         }
     }

@@ -289,7 +289,10 @@ impl S3 for ColonyS3 {
         }))
     }
 
-    async fn put_object(&self, _r: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        _r: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         Err(read_only())
     }
 
@@ -445,13 +448,7 @@ fn list_page(
     // Resuming inside this revision: the token's path part (keys of other revisions
     // before or after it are simply not under this prefix).
     let resume = resume.and_then(|(k, cp)| k.strip_prefix(&base).map(|p| (p, cp)));
-    let (paths, truncated) = page_paths(
-        opened.reader.files(),
-        path_prefix,
-        delimiter,
-        resume,
-        max,
-    );
+    let (paths, truncated) = page_paths(opened.reader.files(), path_prefix, delimiter, resume, max);
     let items = paths
         .into_iter()
         .map(|p| match p {
@@ -584,8 +581,13 @@ mod tests {
         let mut got = Vec::new();
         let mut resume: Option<(String, bool)> = None;
         loop {
-            let (page, more) =
-                page_paths(s, prefix, d, resume.as_ref().map(|(k, c)| (k.as_str(), *c)), max);
+            let (page, more) = page_paths(
+                s,
+                prefix,
+                d,
+                resume.as_ref().map(|(k, c)| (k.as_str(), *c)),
+                max,
+            );
             got.extend(names(&page));
             if !more {
                 return got;

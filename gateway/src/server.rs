@@ -186,7 +186,12 @@ fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
         return false;
     };
     let want = token.as_bytes();
-    given.len() == want.len() && given.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    given.len() == want.len()
+        && given
+            .iter()
+            .zip(want)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 fn plain(status: StatusCode, message: &str) -> Response<Body> {

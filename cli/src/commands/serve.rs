@@ -60,7 +60,12 @@ pub struct Args {
     pub http: Option<SocketAddr>,
     /// Require this token from gateway clients (Bearer for HTTP, S3 secret key for access
     /// key `colony`); needed to bind --http to a non-loopback address.
-    #[arg(long, value_name = "TOKEN", requires = "http", conflicts_with = "public")]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "http",
+        conflicts_with = "public"
+    )]
     pub token: Option<String>,
     /// Let the gateway listen on a non-loopback address without a token: anyone who can
     /// connect reads every revision.
