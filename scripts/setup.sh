@@ -10,7 +10,7 @@ command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from
 command -v git >/dev/null || { echo "error: git not found; install git" >&2; exit 1; }
 
 if [ -f scripts/requirements-test.txt ] && command -v python3 >/dev/null; then
-  if ! python3 -c 'import pyarrow, palmerpenguins, moto.server, cryptography, mcp' 2>/dev/null; then
+  if ! python3 -c 'import pyarrow, palmerpenguins, moto.server, cryptography, mcp, polars, boto3' 2>/dev/null; then
     echo "setup: installing Python test packages (scripts/requirements-test.txt)"
     python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
   fi

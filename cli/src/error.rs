@@ -67,6 +67,27 @@ impl From<StoreError> for CliError {
     }
 }
 
+impl From<colony_gateway::GatewayError> for CliError {
+    fn from(e: colony_gateway::GatewayError) -> Self {
+        use colony_gateway::GatewayError;
+        let hint = match &e {
+            GatewayError::Exposed { .. } => Some(
+                "bind a loopback address (127.0.0.1:PORT), give `--token TOKEN` (clients then need it), or `--public` to publish anyway",
+            ),
+            GatewayError::InvalidBucket { .. } => Some("choose another name with --bucket"),
+            GatewayError::Bind { .. } => {
+                Some("choose another address or port (port 0 picks a free one)")
+            }
+            _ => None,
+        };
+        CliError {
+            message: e.to_string(),
+            hint: hint.map(str::to_string),
+            code: 1,
+        }
+    }
+}
+
 impl From<colony_trainer_hook::TrainError> for CliError {
     fn from(e: colony_trainer_hook::TrainError) -> Self {
         use colony_trainer_hook::TrainError;
