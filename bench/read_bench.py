@@ -15,6 +15,10 @@ v1.parquet), committed into one colony dataset:
                and 8 client threads (reads per second)
   rss          peak RSS (VmHWM) of a fresh gateway process while 8 clients read the table
                whole at once over HTTP
+  mount        where FUSE works (`colony mount`): `cat` of the table through the mount,
+               and 64 KiB preads of it at the same offsets, each one pass on a fresh mount
+               (the kernel would otherwise serve repeats from its cache); skipped with a
+               note where FUSE is missing
 
 Every figure is the best of --repeat runs, warm page cache throughout (colony's shards
 and the checkout alike). Prints Markdown and writes bench/work/read-bench-*.{md,json}.
@@ -56,6 +60,29 @@ def best(repeat: int, f):
         f()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+class Mounted:
+    """A `colony mount main DIR --json` child; `None` from start() where FUSE is missing."""
+
+    @staticmethod
+    def start(colony: str, ds: Path, work: Path):
+        mnt = work / "read-bench-mnt"
+        mnt.mkdir(exist_ok=True)
+        p = subprocess.Popen([colony, "--json", "mount", "main", str(mnt)], cwd=ds,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = p.stdout.readline()
+        if not line:
+            print(f"[bench] no mount: {p.stderr.read().strip()}", file=sys.stderr)
+            p.wait()
+            return None
+        m = Mounted()
+        m.p, m.dir = p, mnt
+        return m
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait()
 
 
 class Gateway:
@@ -192,6 +219,38 @@ def main(argv=None) -> int:
                 cf.ThreadPoolExecutor(threads).map(
                     lambda o: http_get_ranges(g.host, g.port, "/main/table.parquet", o, []), parts)))
         os.close(fd)
+
+        # The same reads through a FUSE mount of the revision. The kernel keeps a mounted
+        # file's pages (FOPEN_KEEP_CACHE), so each cell below is one pass on a fresh mount:
+        # every byte then comes through colony's verified reader, not the page cache.
+        def on_fresh_mount(f):
+            m = Mounted.start(colony, ds, work)
+            if m is None:
+                return None
+            try:
+                t = time.perf_counter()
+                f(m.dir / "table.parquet")
+                return time.perf_counter() - t
+            finally:
+                m.stop()
+
+        t = on_fresh_mount(lambda mt: sh(["cat", str(mt)], stdout=devnull))
+        if t is None:
+            R["mount"] = "FUSE not available"
+        else:
+            seq["cat (mount, one pass)"] = t
+            for threads in (1, 8):
+                parts = [offsets[i::threads] for i in range(threads)]
+
+                def mount_preads(mt, parts=parts):
+                    mfd = os.open(mt, os.O_RDONLY)
+
+                    def one(offs):
+                        for off in offs:
+                            assert len(os.pread(mfd, PIECE, off)) == PIECE
+                    list(cf.ThreadPoolExecutor(len(parts)).map(one, parts))
+                    os.close(mfd)
+                rnd[f"mount pread x{threads}"] = a.random_reads / on_fresh_mount(mount_preads)
         R["random_reads_per_s"] = rnd
     finally:
         g.stop()

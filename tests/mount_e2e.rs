@@ -1,149 +1,16 @@
 //! End-to-end tests of `colony mount` / `colony unmount` and of `train --exec` reading
-//! through a mount: real FUSE mounts, read by `sha256sum`, `find` and Python.
-//!
-//! Every mount is owned by a [`Mounted`] guard whose drop stops the serving process and,
-//! if anything is left, detaches the mount lazily, so a failing test never leaves a
-//! mount behind that could hang later ones.
+//! through a mount: real FUSE mounts, read by `sha256sum`, `find` and Python. Every
+//! mount is owned by a `mounthelp::Mounted` guard.
 
 mod common;
+mod mounthelp;
 mod pyhelp;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use common::*;
-
-/// Whether FUSE can be tested here; prints why not otherwise.
-fn fuse_here() -> bool {
-    if Path::new("/dev/fuse").exists() {
-        return true;
-    }
-    eprintln!("skipped: /dev/fuse is absent on this machine, so nothing can be mounted");
-    false
-}
-
-/// Whether `/proc/mounts` lists a mount at `dir`.
-fn mounted(dir: &Path) -> bool {
-    let dir = dir.to_str().unwrap().replace(' ', "\\040");
-    std::fs::read_to_string("/proc/mounts")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(1) == Some(dir.as_str()))
-}
-
-/// A `colony mount` process serving one folder.
-struct Mounted {
-    child: Option<Child>,
-    stderr: Option<ChildStderr>,
-    dir: PathBuf,
-    /// The readiness line.
-    ready: serde_json::Value,
-    _tmp: Option<tempfile::TempDir>,
-}
-
-impl Mounted {
-    /// Mounts `rev` of the dataset at `root` on a fresh empty folder.
-    fn start(root: &Path, rev: &str) -> Mounted {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("mnt");
-        std::fs::create_dir(&dir).unwrap();
-        let mut m = Mounted::at(root, rev, &dir);
-        m._tmp = Some(tmp);
-        m
-    }
-
-    /// Mounts `rev` at `dir` and waits for the readiness line.
-    fn at(root: &Path, rev: &str, dir: &Path) -> Mounted {
-        let mut child = cmd(root, &["--json", "mount", rev, dir.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start colony mount");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let mut m = Mounted {
-            stderr: child.stderr.take(),
-            child: Some(child),
-            dir: dir.to_path_buf(),
-            ready: serde_json::Value::Null,
-            _tmp: None,
-        };
-        if line.trim().is_empty() {
-            let code = m.wait();
-            panic!(
-                "colony mount ended ({code:?}) without mounting: {}",
-                m.err()
-            );
-        }
-        m.ready = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        assert!(mounted(dir), "{line}");
-        m
-    }
-
-    /// Sends `signal` to the serving process.
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        let st = Command::new("kill")
-            .args(["-s", signal, &pid])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-
-    /// Waits (up to 20 s) for the serving process to end; its exit code.
-    fn wait(&mut self) -> Option<i32> {
-        let child = self.child.as_mut()?;
-        let until = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                self.child = None;
-                return st.code();
-            }
-            if Instant::now() > until {
-                let _ = child.kill();
-                let _ = child.wait();
-                self.child = None;
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// What the serving process printed on stderr (once it has ended).
-    fn err(&mut self) -> String {
-        let mut s = String::new();
-        if let Some(mut e) = self.stderr.take() {
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    }
-
-    /// Stops it with Ctrl-C; asserts a clean exit and no mount left.
-    fn stop(mut self) -> String {
-        self.signal("INT");
-        let code = self.wait();
-        let err = self.err();
-        assert_eq!(code, Some(0), "colony mount did not exit cleanly: {err}");
-        assert!(!mounted(&self.dir), "still mounted after Ctrl-C");
-        err
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.signal("INT");
-            self.wait();
-        }
-        if mounted(&self.dir) {
-            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-        }
-    }
-}
+use mounthelp::{Mounted, fuse_here, mounted};
 
 /// `sha256sum` of every file, the symlinks with their targets and the executable files
 /// under `dir` (leaving `.colony` out), as one text with relative paths.
@@ -427,9 +294,24 @@ fn bad_mount_points_revisions_and_unmounts_are_explained() {
 
 /// What the `train --exec` script checks and leaves in COLONY_RUN_DIR: the hashes of
 /// the files it reads through COLONY_SNAPSHOT_DIR, whether that is a mount, and what the
-/// run's work folder holds.
+/// run's work folder holds; and the same hashes read through COLONY_SNAPSHOT_URL, a
+/// ranged read there, and what the run's gateway answers for another revision.
 const TRAINER: &str = r#"
-import hashlib, os, sys
+import hashlib, os, sys, urllib.request, urllib.error
+url = os.environ["COLONY_SNAPSHOT_URL"]
+with open(os.path.join(os.environ["COLONY_RUN_DIR"], "http_hashes.txt"), "w") as f:
+    for rel in sys.argv[1:]:
+        body = urllib.request.urlopen(url + rel).read()
+        f.write(hashlib.sha256(body).hexdigest() + "  ./" + rel + "\n")
+with open(os.path.join(os.environ["COLONY_RUN_DIR"], "http_other.txt"), "w") as f:
+    req = urllib.request.Request(url + sys.argv[1], headers={"Range": "bytes=3-9"})
+    with urllib.request.urlopen(req) as r:
+        f.write(f"{r.status} {r.read().hex()}\n")
+    try:
+        urllib.request.urlopen(os.environ["COLONY_S3_ENDPOINT"] + "/main~1/" + sys.argv[1])
+        f.write("served another revision\n")
+    except urllib.error.HTTPError as e:
+        f.write(f"{e.code}\n")
 snap = os.environ["COLONY_SNAPSHOT_DIR"]
 out = os.environ["COLONY_RUN_DIR"]
 work = os.path.dirname(out)
@@ -486,11 +368,21 @@ fn train_exec_reads_through_a_mount_and_copies_nothing() {
                 .unwrap_or_else(|| panic!("{name} missing: {show}"));
             a["hash"].as_str().unwrap().to_string()
         };
-        // The script read the same bytes as the checkout has.
+        // The script read the same bytes as the checkout has, from the folder and over
+        // HTTP; a range read gives those bytes; the run's gateway serves no other revision.
+        for name in ["hashes.txt", "http_hashes.txt"] {
+            assert_eq!(
+                hash_of(name),
+                blake3::hash(want.as_bytes()).to_hex().as_str(),
+                "{flags:?} {name}"
+            );
+        }
+        let first = std::fs::read(root.join(files[0])).unwrap();
+        let other = format!("206 {}\n404\n", hex::encode(&first[3..10]));
         assert_eq!(
-            hash_of("hashes.txt"),
-            blake3::hash(want.as_bytes()).to_hex().as_str(),
-            "{flags:?}"
+            hash_of("http_other.txt"),
+            blake3::hash(other.as_bytes()).to_hex().as_str(),
+            "{flags:?}: expected {other:?}"
         );
         // A mount and no copy (or, with --materialize, a copy).
         let how_txt = if how == "mount" {

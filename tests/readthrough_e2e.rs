@@ -8,14 +8,16 @@
 //! shards some paths need), so S3 is tested as the remote of a clone made elsewhere.
 
 mod common;
+mod moto;
+mod mounthelp;
 mod pyhelp;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
 
 use common::*;
+use moto::Moto;
 
 /// A `colony serve --no-relay` child on loopback, killed on drop. Its stderr (a line per
 /// request) goes to a file, so that tests can count the shards it sent.
@@ -131,6 +133,37 @@ fn cat_in_a_sparse_clone_over_iroh_reads_through_and_keeps_the_shards() {
     assert!(!c.join("b").exists());
 }
 
+/// A sparse clone plus a mount is a streaming view of what a peer holds: a file outside
+/// the clone's paths reads through the mount with the right bytes, fetched on first read.
+#[test]
+fn a_mount_of_a_sparse_clone_over_iroh_reads_files_that_are_not_local() {
+    if !mounthelp::fuse_here() {
+        return;
+    }
+    let a = origin();
+    let server = Server::start(a.path(), &[]);
+    let top = tempfile::tempdir().unwrap();
+    let c = sparse_clone(top.path(), &server.ticket);
+    let m = mounthelp::Mounted::start(&c, "HEAD");
+    let sent = server.shards_sent();
+    let want = std::fs::read(a.path().join("b/y.bin")).unwrap();
+    // Random ranges first (only the chunks under them are needed), then the whole file.
+    let f = std::fs::File::open(m.dir.join("b/y.bin")).unwrap();
+    for (off, len) in [(1_000_000u64, 4096usize), (17, 100), (1_199_990, 10)] {
+        let mut buf = vec![0u8; len];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, off).unwrap();
+        assert_eq!(buf, want[off as usize..off as usize + len], "at {off}");
+    }
+    assert_eq!(std::fs::read(m.dir.join("b/y.bin")).unwrap(), want);
+    assert_eq!(
+        std::fs::read(m.dir.join("b/notes.txt")).unwrap(),
+        b"penguins\n"
+    );
+    assert_eq!(server.shards_sent(), sent + 1);
+    m.stop();
+    assert_fsck_clean(&c);
+}
+
 #[test]
 fn two_processes_reading_one_missing_file_fetch_it_once() {
     let a = origin();
@@ -224,72 +257,6 @@ fn a_peer_that_is_gone_gives_an_error_naming_it_and_the_path() {
     );
 }
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        pyhelp::require(&["moto.server", "boto3"]);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto (pip install 'moto[server]')");
-        let m = Moto { child, port };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "moto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        m
-    }
-
-    /// A colony command with the AWS environment pointing at this server.
-    fn colony(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut c = cmd(dir, args);
-        c.env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            )
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("https_proxy");
-        c
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn cat_reads_through_an_s3_remote() {
     let moto = Moto::start();
@@ -303,7 +270,7 @@ fn cat_reads_through_an_s3_remote() {
         "import sys, boto3\n\
          boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='test',\n\
              aws_secret_access_key='test', region_name='us-east-1').create_bucket(Bucket='readthrough')",
-        &[&format!("http://127.0.0.1:{}", moto.port)],
+        &[&moto.url()],
     );
     ok_cmd(moto.colony(a.path(), &["push", "bucket", "main"]));
     let top = tempfile::tempdir().unwrap();

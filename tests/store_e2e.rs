@@ -280,6 +280,18 @@ fn branches_tags_reset_and_gc_keep_what_is_reachable() {
     );
     let e = fails(root, &["verify", exp["commit"].as_str().unwrap()]);
     assert!(!e.is_empty());
+    // Pinning it now would promise bytes that are gone: refused, and no pin is made.
+    let e = fails(root, &["pin", exp["commit"].as_str().unwrap()]);
+    assert!(
+        e.contains("refusing to pin") && e.contains("exp.bin") && e.contains("hint:"),
+        "{e}"
+    );
+    let refs = Command::new("git")
+        .args(["--git-dir", ".colony/history", "for-each-ref", "refs/pins/"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(refs.status.success() && refs.stdout.is_empty(), "{refs:?}");
     assert_eq!(json(root, &["verify", "v1"])["ok"], true);
     assert_eq!(json(root, &["fsck"])["ok"], true);
     // reset --mixed keeps the work tree, --hard restores it.

@@ -1,6 +1,7 @@
 //! End-to-end tests of `colony train` and `colony run`, driving the built binary.
 
 mod common;
+mod pyhelp;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -481,4 +482,63 @@ fn runs_travel_with_push_fetch_and_clone() {
     assert!(v["first_bad"].is_null(), "{v}");
     let f = json(d.path(), &["fetch", "a"]);
     assert_eq!(f["runs"], 0, "{f}");
+}
+
+/// What the `--exec` script below reads through the run's own gateway: the table over
+/// plain HTTP, the listing and a ranged get over S3 (boto3), and what it is answered for
+/// a revision other than the pinned one.
+const GATEWAY_READER: &str = r#"
+import os, urllib.request, urllib.error, boto3
+url = os.environ["COLONY_SNAPSHOT_URL"]
+out = os.environ["COLONY_RUN_DIR"]
+open(os.path.join(out, "http.csv"), "wb").write(urllib.request.urlopen(url + "tables/points.csv").read())
+s3 = boto3.client("s3", endpoint_url=os.environ["COLONY_S3_ENDPOINT"], region_name="us-east-1",
+                  aws_access_key_id="any", aws_secret_access_key="any")
+bucket, prefix = os.environ["COLONY_S3_BUCKET"], os.environ["COLONY_S3_PREFIX"]
+keys = [o["Key"][len(prefix):] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+part = s3.get_object(Bucket=bucket, Key=prefix + "text/poem.txt", Range="bytes=3-11")["Body"].read()
+try:
+    urllib.request.urlopen(os.environ["COLONY_S3_ENDPOINT"] + "/main/tables/points.csv")
+    other = "served"
+except urllib.error.HTTPError as e:
+    other = str(e.code)
+open(os.path.join(out, "seen.txt"), "w").write(" ".join(keys) + "|" + part.decode() + "|" + other)
+"#;
+
+#[test]
+fn exec_reads_the_pinned_revision_through_the_runs_own_gateway() {
+    pyhelp::require(&["boto3"]);
+    let d = data();
+    let root = d.path();
+    let old_csv = std::fs::read(root.join("tables/points.csv")).unwrap();
+    // A newer revision on main: the run pins the older one and must see only that.
+    write(root, "tables/points.csv", b"a,b,c,kind\n0,0,0,up\n");
+    write(root, "later.txt", b"not in the pinned revision\n");
+    commit_all(root, "later");
+    let tools = tempfile::tempdir().unwrap();
+    let script = tools.path().join("read.py");
+    std::fs::write(&script, GATEWAY_READER).unwrap();
+    let exec = format!("python3 {}", script.display());
+    // --materialize: the gateway is there whether or not the folder is a mount.
+    let r = json(root, &["train", "main~1", "--materialize", "--exec", &exec]);
+    assert_eq!(r["exit_code"], 0, "{r}");
+    let arts = r["exec"]["artifacts"].as_array().unwrap();
+    let hash_of = |name: &str| {
+        arts.iter()
+            .find(|a| a["path"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {r}"))["hash"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        hash_of("http.csv"),
+        blake3::hash(&old_csv).to_hex().as_str()
+    );
+    let seen = "tables/points.csv text/poem.txt|much depe|404";
+    assert_eq!(
+        hash_of("seen.txt"),
+        blake3::hash(seen.as_bytes()).to_hex().as_str(),
+        "expected {seen:?}"
+    );
 }

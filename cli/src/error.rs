@@ -56,6 +56,7 @@ impl From<StoreError> for CliError {
                 Some("run `colony fsck` to see every damaged object and the files it affects".into())
             }
             StoreError::HostilePath { .. } => Some("the revision was made by a tool that does not check paths; inspect it with `colony show`".into()),
+            StoreError::PinUnverified { .. } => Some("bring the missing shards with `colony fetch REMOTE` (or repair the store with `colony fsck`), then pin again".into()),
             StoreError::ReadThrough { remote, .. } => Some(format!("every configured remote was tried, `{remote}` first (`colony remote` lists them); check that one is reachable and honest, or bring every shard with `colony fetch {remote}`")),
             _ => None,
         };

@@ -68,6 +68,10 @@ pub struct GatewayOptions {
     pub open_revisions: usize,
     /// Threads of the async runtime that parses requests (reads run on blocking threads).
     pub worker_threads: usize,
+    /// Serve this commit only (a full commit id): every other revision is answered as
+    /// unknown, and the listing of revisions names just this one. A run's own gateway
+    /// uses it so that what the run can read is exactly what its record pins.
+    pub only_commit: Option<String>,
 }
 
 impl Default for GatewayOptions {
@@ -79,6 +83,7 @@ impl Default for GatewayOptions {
             reader: ReaderOptions::default(),
             open_revisions: 4,
             worker_threads: 2,
+            only_commit: None,
         }
     }
 }

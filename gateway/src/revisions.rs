@@ -36,6 +36,8 @@ pub struct Revisions {
     root: PathBuf,
     opts: ReaderOptions,
     capacity: usize,
+    /// The one commit served, when restricted (see [`Revisions::only`]).
+    only: Option<String>,
     state: Mutex<State>,
 }
 
@@ -54,8 +56,17 @@ impl Revisions {
             root: root.to_path_buf(),
             opts,
             capacity: capacity.max(1),
+            only: None,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Restricts these revisions to commit `commit` (a full id; `None` lifts it): any
+    /// name resolving elsewhere is unknown, and [`names`](Revisions::names) lists the
+    /// commit alone.
+    pub fn only(mut self, commit: Option<String>) -> Revisions {
+        self.only = commit.map(|c| c.to_ascii_lowercase());
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -116,6 +127,14 @@ impl Revisions {
             let time = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
             (commit, time)
         };
+        if let Some(only) = &self.only
+            && commit.to_string() != *only
+        {
+            return Err(StoreError::UnknownRevision {
+                rev: rev.to_string(),
+                why: format!("this gateway serves commit {only} only"),
+            });
+        }
         let fixed = (rev.len() == 40 || rev.len() == 64)
             && rev.bytes().all(|b| b.is_ascii_hexdigit())
             && (rev.len() == 64 || commit.to_string().eq_ignore_ascii_case(rev));
@@ -131,6 +150,9 @@ impl Revisions {
     /// The names a client can list: branches, tags and pins (short names, sorted,
     /// without duplicates).
     pub fn names(&self) -> Result<Vec<String>, StoreError> {
+        if let Some(only) = &self.only {
+            return Ok(vec![only.clone()]);
+        }
         let colony = self.root.join(".colony");
         let _shared = StoreLock::acquire(&colony.join("lock"), false, &|_| {})?;
         let history = History::open(&colony.join("history"))?;

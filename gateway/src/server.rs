@@ -36,11 +36,10 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn new(root: &Path, bucket: &str, opts: &GatewayOptions) -> State {
-        let revisions = Arc::new(Revisions::new(
-            root,
-            opts.reader.clone(),
-            opts.open_revisions,
-        ));
+        let revisions = Arc::new(
+            Revisions::new(root, opts.reader.clone(), opts.open_revisions)
+                .only(opts.only_commit.clone()),
+        );
         let mut s3 = S3ServiceBuilder::new(ColonyS3::new(bucket, revisions.clone()));
         if let Auth::Token(t) = &opts.auth {
             s3.set_auth(SimpleAuth::from_single(S3_ACCESS_KEY, t.as_str()));

@@ -47,30 +47,71 @@ pub fn write_content(
     e: &FileEntry,
     out: &mut dyn Write,
 ) -> Result<u64> {
-    if e.mode == Mode::Link {
-        let t = e.target.as_deref().unwrap_or_default();
-        out.write_all(t.as_bytes())
-            .map_err(|err| StoreError::io("write", err))?;
-        return Ok(t.len() as u64);
+    if let Some(n) = write_link(path, e, out)? {
+        return Ok(n);
     }
-    let mut hasher = blake3::Hasher::new();
-    let mut n = 0u64;
+    let mut copy = CheckedCopy::new(path, out);
     for (chunk, _) in chunk_list(store, e).map_err(|err| err.at(path))? {
         let bytes = store.read(&chunk, "chunk").map_err(|err| err.at(path))?;
-        hasher.update(&bytes);
-        out.write_all(&bytes)
-            .map_err(|err| StoreError::io(format!("write {path}"), err))?;
-        n += bytes.len() as u64;
+        copy.write(&bytes)?;
     }
-    let actual: Hash = hasher.finalize().into();
-    if actual != e.hash || n != e.size {
-        return Err(StoreError::ContentMismatch {
-            path: path.to_string(),
-            expected: e.hash,
-            actual,
-        });
+    copy.finish(e)
+}
+
+/// Writes a symlink's target to `out` and returns its length, or `None` (writing nothing)
+/// when `e` is not a link.
+pub(crate) fn write_link(path: &str, e: &FileEntry, out: &mut dyn Write) -> Result<Option<u64>> {
+    if e.mode != Mode::Link {
+        return Ok(None);
     }
-    Ok(n)
+    let t = e.target.as_deref().unwrap_or_default().as_bytes();
+    out.write_all(t)
+        .map_err(|err| StoreError::io(format!("write {path}"), err))?;
+    Ok(Some(t.len() as u64))
+}
+
+/// A file's bytes on their way to a writer, hashed and counted as they pass, so that the
+/// whole can be checked against the file's entry once the last chunk is written.
+pub(crate) struct CheckedCopy<'a> {
+    path: &'a str,
+    out: &'a mut dyn Write,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+impl<'a> CheckedCopy<'a> {
+    /// A copy of file `path` into `out`.
+    pub(crate) fn new(path: &'a str, out: &'a mut dyn Write) -> CheckedCopy<'a> {
+        CheckedCopy {
+            path,
+            out,
+            hasher: blake3::Hasher::new(),
+            written: 0,
+        }
+    }
+
+    /// Passes the next bytes on.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.hasher.update(bytes);
+        self.out
+            .write_all(bytes)
+            .map_err(|err| StoreError::io(format!("write {}", self.path), err))?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Checks what passed against `e` (hash and size); returns the bytes written.
+    pub(crate) fn finish(self, e: &FileEntry) -> Result<u64> {
+        let actual: Hash = self.hasher.finalize().into();
+        if actual != e.hash || self.written != e.size {
+            return Err(StoreError::ContentMismatch {
+                path: self.path.to_string(),
+                expected: e.hash,
+                actual,
+            });
+        }
+        Ok(self.written)
+    }
 }
 
 /// Recomputes a file's BLAKE3 from the stored bytes without writing them anywhere.

@@ -292,6 +292,15 @@ pub enum StoreError {
         #[source]
         source: Box<StoreError>,
     },
+    /// A revision to be pinned could not be read back whole: pinning promises to keep
+    /// its bytes, so nothing was pinned.
+    #[error("refusing to pin {commit}: it failed verification: {}", problems.join("; "))]
+    PinUnverified {
+        /// The commit asked for.
+        commit: String,
+        /// Each file that could not be read back or did not match, or the root mismatch.
+        problems: Vec<String>,
+    },
 }
 
 impl StoreError {

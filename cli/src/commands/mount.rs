@@ -93,10 +93,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
     }
     // Programs still reading it keep their open files; the folder is free at once.
     mount.detach()?;
+    // Whoever started the mount may have stopped listening (a closed pipe): the unmount
+    // has happened all the same, so that is no failure.
+    let mut out = std::io::stdout().lock();
     if ctx.json {
-        println!("{}", serde_json::json!({ "unmounted": shown }));
+        let _ = writeln!(out, "{}", serde_json::json!({ "unmounted": shown }));
     } else if !ctx.quiet {
-        println!("unmounted {shown}");
+        let _ = writeln!(out, "unmounted {shown}");
     }
     Ok(0)
 }

@@ -42,6 +42,12 @@ use crate::{CliError, Ctx, output};
 /// `--verify full` reads the whole revision back first and refuses to start on any
 /// problem.
 ///
+/// The command also always gets the revision over HTTP, from a gateway (as `colony serve
+/// --http` runs) started on loopback for this run and serving the pinned commit only:
+/// COLONY_SNAPSHOT_URL (`http://127.0.0.1:PORT/<commit>/`; append a path and read it with
+/// any HTTP client, ranges included) and, for S3 clients, COLONY_S3_ENDPOINT,
+/// COLONY_S3_BUCKET and COLONY_S3_PREFIX (`<commit>/`). Every byte is checked as it is read.
+///
 /// The dataset stays usable while a run trains: the store is taken only to pin and load
 /// the revision and to store checkpoints and the record, so `status`, `log`, `commit` or
 /// a `serve` go on meanwhile (the pin keeps the revision's data).
@@ -165,9 +171,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<i32, CliError> {
                     VerifyMode::Lazy
                 },
                 materialize: args.materialize,
-                // The integrator's HTTP gateway (COLONY_SNAPSHOT_URL) goes here too, as a
-                // provider that does not serve the folder.
-                providers: vec![Arc::new(MountProvider) as Arc<dyn SnapshotProvider>],
+                providers: vec![
+                    Arc::new(MountProvider) as Arc<dyn SnapshotProvider>,
+                    Arc::new(HttpProvider),
+                ],
             },
         )?;
         for n in &r.notes {
@@ -248,6 +255,53 @@ impl SnapshotProvider for MountProvider {
         Ok(ProvidedSnapshot {
             env: vec![("COLONY_SNAPSHOT_DIR".into(), dir.into_os_string())],
             stop: Box::new(move || mount.detach().map_err(|e| e.to_string())),
+        })
+    }
+}
+
+/// Serves `--exec`'s COLONY_SNAPSHOT_URL: a gateway on loopback (`colony serve --http`'s)
+/// that answers for the pinned commit only, stopped when the command has exited.
+struct HttpProvider;
+
+impl SnapshotProvider for HttpProvider {
+    fn name(&self) -> &str {
+        "http"
+    }
+
+    fn serves_dir(&self) -> bool {
+        false
+    }
+
+    fn provide(
+        &self,
+        dataset_root: &Path,
+        commit: &str,
+        _work: &Path,
+    ) -> Result<ProvidedSnapshot, String> {
+        let gateway = colony_gateway::Gateway::start(
+            dataset_root,
+            colony_gateway::GatewayOptions {
+                only_commit: Some(commit.to_string()),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let url = gateway.url();
+        let env = vec![
+            (
+                "COLONY_SNAPSHOT_URL".to_string(),
+                format!("{url}/{commit}/").into(),
+            ),
+            ("COLONY_S3_ENDPOINT".to_string(), url.into()),
+            ("COLONY_S3_BUCKET".to_string(), gateway.bucket().into()),
+            ("COLONY_S3_PREFIX".to_string(), format!("{commit}/").into()),
+        ];
+        Ok(ProvidedSnapshot {
+            env,
+            stop: Box::new(move || {
+                gateway.shutdown();
+                Ok(())
+            }),
         })
     }
 }

@@ -120,7 +120,22 @@ impl Repo {
         let id = self.resolve(rev)?;
         let name = name.map_or_else(|| id.to_string(), str::to_string);
         // Make sure every byte is here before promising to keep it.
-        self.verify(Some(&id.to_string()))?;
+        let report = self.verify(Some(&id.to_string()))?;
+        let mut problems = report.problems;
+        if let Some(recorded) = report.recorded_root
+            && recorded != report.computed_root
+        {
+            problems.push(format!(
+                "its snapshot root is {} but the commit records {recorded}",
+                report.computed_root
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::PinUnverified {
+                commit: id.to_string(),
+                problems,
+            });
+        }
         self.create_ref(RefKind::Pin, &name, Some(&id.to_string()), true)
     }
 

@@ -29,6 +29,7 @@ use super::revision::resolve_revision;
 use super::source::{LOCATE_BATCH, LocalStore, ReadOutcome, RemoteChunks};
 use super::{FileEntry, Mode, Snapshot, SnapshotRoot, snapshot_root};
 use crate::Hash;
+use crate::content::{CheckedCopy, write_link};
 use crate::error::{Result, StoreError};
 use crate::history::History;
 use crate::lock::StoreLock;
@@ -389,23 +390,16 @@ impl SnapshotReader {
 
 impl Inner {
     fn write_to(&self, path: &str, e: &FileEntry, out: &mut dyn std::io::Write) -> Result<u64> {
-        let mut write = |b: &[u8]| {
-            out.write_all(b)
-                .map_err(|err| StoreError::io(format!("write {path}"), err))
-        };
-        if e.mode == Mode::Link {
-            let t = e.target.as_deref().unwrap_or_default().as_bytes();
-            write(t)?;
-            return Ok(t.len() as u64);
+        if let Some(n) = write_link(path, e, out)? {
+            return Ok(n);
         }
         let layout = if e.size == 0 {
             Arc::new(FileLayout::new(Vec::new()))
         } else {
             self.layout(path, e)?
         };
-        let mut hasher = blake3::Hasher::new();
+        let mut copy = CheckedCopy::new(path, out);
         let all: Vec<usize> = (0..layout.chunks.len()).collect();
-        let mut n = 0u64;
         for wanted in all.chunks(WINDOW) {
             let mut got: Vec<Option<ChunkBytes>> = wanted
                 .iter()
@@ -413,19 +407,10 @@ impl Inner {
                 .collect();
             self.load_missing(path, &layout, wanted, &mut got, false)?;
             for b in got.iter().flatten() {
-                hasher.update(b);
-                write(b)?;
-                n += b.len() as u64;
+                copy.write(b)?;
             }
         }
-        let actual: Hash = hasher.finalize().into();
-        if actual != e.hash || n != e.size {
-            return Err(StoreError::ContentMismatch {
-                path: path.to_string(),
-                expected: e.hash,
-                actual,
-            });
-        }
+        let n = copy.finish(e)?;
         if let Some(m) = e.manifest {
             // Recording only saves a later range read the whole-file check.
             let _ = self.proofs.record(&[(e.hash, m)]);
