@@ -13,11 +13,9 @@
 //! Remotes are recorded in `config.toml` as `[remote.NAME] url = "…"` (older configs
 //! wrote `path = "/abs/path"`, still read).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
-use gix::objs::Write as _;
 
 use crate::Hash;
 use crate::error::{Result, StoreError};
@@ -371,61 +369,10 @@ pub struct DatasetSource<'a> {
     pub repo: &'a Repo,
 }
 
-/// Copies the objects reachable from `tips` that `into` lacks, from `from`. Objects are
-/// written referred-to first (blobs and subtrees before trees, trees and parents before
-/// commits), and each id is recomputed from the bytes written.
+/// Copies the objects reachable from `tips` that `into` lacks, from `from`
+/// (see [`History::copy_objects_into`]).
 pub fn copy_objects(from: &History, into: &History, tips: &[ObjectId]) -> Result<u64> {
-    let hash_kind = gix::hash::Kind::Sha1;
-    let mut order: Vec<ObjectId> = Vec::new();
-    let mut seen: HashSet<ObjectId> = HashSet::new();
-    let mut stack: Vec<ObjectId> = tips.to_vec();
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id) || into.repo().has_object(id) {
-            continue;
-        }
-        let obj = from.repo().find_object(id).map_err(StoreError::git)?;
-        match obj.kind {
-            gix::objs::Kind::Commit => {
-                let c = gix::objs::CommitRef::from_bytes(&obj.data, hash_kind)
-                    .map_err(StoreError::git)?;
-                stack.push(c.tree());
-                stack.extend(c.parents());
-            }
-            gix::objs::Kind::Tree => {
-                let t = gix::objs::TreeRef::from_bytes(&obj.data, hash_kind)
-                    .map_err(StoreError::git)?;
-                for e in &t.entries {
-                    if !e.mode.is_commit() {
-                        stack.push(e.oid.to_owned());
-                    }
-                }
-            }
-            gix::objs::Kind::Tag => {
-                let t =
-                    gix::objs::TagRef::from_bytes(&obj.data, hash_kind).map_err(StoreError::git)?;
-                stack.push(t.target());
-            }
-            gix::objs::Kind::Blob => {}
-        }
-        order.push(id);
-    }
-    let mut n = 0;
-    for id in order.iter().rev() {
-        let obj = from.repo().find_object(*id).map_err(StoreError::git)?;
-        let got = into
-            .repo()
-            .objects
-            .write_buf(obj.kind, &obj.data)
-            .map_err(StoreError::git)?;
-        if got != *id {
-            return Err(StoreError::MalformedHistory {
-                object: id.to_string(),
-                why: format!("its bytes hash to {got}"),
-            });
-        }
-        n += 1;
-    }
-    Ok(n)
+    from.copy_objects_into(into, tips)
 }
 
 impl Remote for DatasetSource<'_> {
