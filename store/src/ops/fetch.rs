@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 use crate::Hash;
 use crate::error::{Result, StoreError};
-use crate::ops::fork::Shared;
+use crate::files::Shared;
 use crate::ops::remote::Remote;
 use crate::repo::Repo;
 use crate::shard::{SealedShard, verify_shard_file};

@@ -14,6 +14,7 @@
 //! is refused if the target has uncommitted changes, a merge in progress, or untracked
 //! files the new commit would overwrite, so a push never loses anyone's work.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use gix::ObjectId;
@@ -23,8 +24,10 @@ use crate::history::Head;
 use crate::ops::checkout::CheckoutReport;
 use crate::ops::fetch::FetchReport;
 use crate::ops::merge::{MergeOptions, MergeReport, MergeResult};
-use crate::ops::remote::{DatasetSource, PushReport, Remote, copy_objects};
+pub use crate::remote::non_fast_forward;
+use crate::remote::{DatasetSource, PushReport, Remote};
 use crate::repo::{Access, Repo};
+use crate::snapshot::shards::shards_to_push;
 
 /// What `pull` did.
 #[derive(Debug, serde::Serialize)]
@@ -33,18 +36,6 @@ pub struct PullReport {
     pub fetch: FetchReport,
     /// The merge of `NAME/BRANCH` into HEAD.
     pub merge: MergeReport,
-}
-
-/// Why a non-fast-forward push is refused, with what to do about it.
-pub fn non_fast_forward(remote: &str, branch: &str, old: ObjectId, new: ObjectId) -> StoreError {
-    StoreError::Remote {
-        remote: remote.to_string(),
-        why: format!(
-            "refusing to move branch `{branch}` from {old} to {new}: not a fast-forward \
-             (the remote has commits this push lacks). Bring them in first with \
-             `colony pull {remote} {branch}`, or overwrite with `colony push {remote} {branch} --force`"
-        ),
-    }
 }
 
 impl Repo {
@@ -78,7 +69,10 @@ impl Repo {
             .history()
             .ref_target(&full)?
             .ok_or_else(|| StoreError::Refused(format!("no local branch `{branch}` to push")))?;
-        let report = remote.push(self, &branch, commit, force)?;
+        let report = match remote.local_dataset() {
+            Some(path) => push_to_dataset(remote.name(), path?, self, &branch, commit, force)?,
+            None => remote.push(self, &branch, commit, force)?,
+        };
         self.history()
             .set_ref(&format!("refs/remotes/{name}/{branch}"), commit)?;
         Ok((report, commit))
@@ -135,7 +129,7 @@ impl Repo {
         let target = self.snapshot_of(commit)?;
         let ix = self.index_for_head()?;
         let paths: Vec<String> = target.keys().cloned().collect();
-        crate::ops::fork::precreate_folders(self.root(), &paths);
+        crate::worktree::precreate_folders(self.root(), &paths);
         let (mut new_ix, mut report) = self.apply(&ix, commit, &target, false)?;
         self.save_index(&mut new_ix)?;
         self.history()
@@ -209,10 +203,13 @@ pub fn push_to_dataset(
         name: "(pushing dataset)",
         repo: local,
     };
-    let got = target.receive_shards(&source)?;
+    let plan = shards_to_push(local, &[commit], &target.local_tips()?, &HashSet::new())?;
+    let got = target.receive_selected(&source, Some(&plan))?;
     report.shards = got.shards;
     report.bytes = got.bytes;
-    report.objects = copy_objects(local.history(), target.history(), &[commit])?;
+    report.objects = local
+        .history()
+        .copy_objects_into(target.history(), &[commit])?;
     target.history().sync()?;
 
     if let Some(old) = old

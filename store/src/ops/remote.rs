@@ -1,114 +1,18 @@
-//! Remotes: other copies of a dataset that `fetch` brings history and shards from and
-//! `push` sends them to.
+//! Configured remotes: their names and URLs in `config.toml`, and opening one as a
+//! [`Remote`] backend ([`crate::remote`]).
 //!
-//! A remote is anything that implements [`Remote`]: list its branches, copy the history
-//! objects reachable from some commits, list its shards, hand over one shard's bytes and
-//! accept a push. The caller verifies everything it receives (git object ids are
-//! recomputed when the objects are written; every shard is hashed with BLAKE3, and every
-//! record in it checked against the hash its table gives, before it is indexed; no ref
-//! moves to a commit that did not arrive), so a remote is never trusted. Where a remote
-//! lives is a [`RemoteUrl`]: another dataset on this machine ([`LocalRemote`]), a peer
-//! over iroh (a ticket) or an S3-compatible object store (`s3://BUCKET/PREFIX`).
+//! Where a remote lives is a [`RemoteUrl`]: another dataset on this machine
+//! ([`LocalRemote`]), a peer over iroh (a ticket) or an S3-compatible object store
+//! (`s3://BUCKET/PREFIX`).
 //!
 //! Remotes are recorded in `config.toml` as `[remote.NAME] url = "…"` (older configs
 //! wrote `path = "/abs/path"`, still read).
 
 use std::path::{Path, PathBuf};
 
-use gix::ObjectId;
-
-use crate::Hash;
 use crate::error::{Result, StoreError};
-use crate::history::History;
-use crate::ops::fork::{Shared, copy_file};
-use crate::repo::{Access, Repo};
-
-/// A source of history and shards.
-pub trait Remote {
-    /// The remote's name (as configured).
-    fn name(&self) -> &str;
-    /// Its branches, as (short name, commit).
-    fn list_refs(&self) -> Result<Vec<(String, ObjectId)>>;
-    /// Writes into `into` every history object reachable from `tips` that it lacks;
-    /// returns how many were written. Objects already present are assumed to come with
-    /// everything they reach (colony writes objects before the objects that refer to
-    /// them, so that holds even after a crash). `haves` are commits `into` already
-    /// holds (its branch and remote-tracking tips): a remote that talks over a wire
-    /// may skip what they reach.
-    fn fetch_objects(&self, into: &History, tips: &[ObjectId], haves: &[ObjectId]) -> Result<u64>;
-    /// Every shard the remote holds, with its size in bytes.
-    fn list_shards(&self) -> Result<Vec<(Hash, u64)>>;
-    /// Places the bytes of shard `id` at `dest`, a path on the local store's file system
-    /// that the caller verifies before it is used. `dest` may already hold a prefix left
-    /// by an interrupted fetch of the same shard: a remote that can resume keeps the
-    /// bytes it can prove and fetches the rest; one that cannot starts over. `progress`
-    /// is told how many more bytes arrived. Says whether the bytes were linked, cloned
-    /// or copied.
-    fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared>;
-    /// The shards (with sizes) that the files of `commit` matching the glob `paths`
-    /// need (see [`crate::ops::sparse::glob_matches`]), when the remote can tell without
-    /// sending any shard: it keeps a chunk index (a dataset on this machine, a peer).
-    /// `None` when it cannot (an object store); a sparse clone then fetches every shard.
-    fn snapshot_shards(&self, commit: ObjectId, paths: &str) -> Result<Option<Vec<(Hash, u64)>>> {
-        let _ = (commit, paths);
-        Ok(None)
-    }
-    /// The branch a clone checks out when none is asked for (the remote's HEAD), if the
-    /// remote knows one. `clone` falls back to `main`, else the first branch.
-    fn default_branch(&self) -> Result<Option<String>> {
-        Ok(None)
-    }
-    /// The run records it holds (`refs/runs/<name>`), as (name, commit); a fetch brings
-    /// their history with the branches' and adds the names this dataset lacks. Kinds
-    /// that do not hold run records list none.
-    fn list_runs(&self) -> Result<Vec<(String, ObjectId)>> {
-        Ok(Vec::new())
-    }
-    /// Sends run records (`refs/runs/<name>` → commit) and what the remote lacks of
-    /// their history and shards, then adds the names it lacks (never moving one it has).
-    /// Returns how many were new, or `None` when this kind of remote does not hold run
-    /// records (nothing was sent).
-    fn push_runs(&self, local: &Repo, runs: &[(String, ObjectId)]) -> Result<Option<usize>> {
-        let _ = (local, runs);
-        Ok(None)
-    }
-    /// Sends what the remote lacks of `commit`'s history and shards, then moves its
-    /// branch `branch` to `commit`: only as a fast-forward unless `force`.
-    fn push(
-        &self,
-        local: &Repo,
-        branch: &str,
-        commit: ObjectId,
-        force: bool,
-    ) -> Result<PushReport> {
-        let _ = (local, branch, commit, force);
-        Err(StoreError::Remote {
-            remote: self.name().to_string(),
-            why: "this kind of remote does not accept pushes".into(),
-        })
-    }
-}
-
-/// What a push moved.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct PushReport {
-    /// The remote.
-    pub remote: String,
-    /// The remote's branch.
-    pub branch: String,
-    /// Where it pointed before (none: new branch).
-    pub old: Option<String>,
-    /// Where it points now.
-    pub new: String,
-    /// History objects sent.
-    pub objects: u64,
-    /// Shards sent.
-    pub shards: usize,
-    /// Bytes of the shards sent.
-    pub bytes: u64,
-    /// Whether the branch already pointed at the commit (nothing to do).
-    pub up_to_date: bool,
-}
+pub use crate::remote::{DatasetSource, LocalRemote, PushReport, Remote};
+use crate::repo::Repo;
 
 /// Where a remote lives, as written after `colony remote add NAME`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -293,7 +197,7 @@ pub fn open_url(name: &str, url: &RemoteUrl) -> Result<Box<dyn Remote>> {
     match url {
         RemoteUrl::Path(path) => Ok(Box::new(LocalRemote::open(name, path)?)),
         #[cfg(feature = "s3")]
-        RemoteUrl::S3 { bucket, prefix } => Ok(Box::new(crate::remote_s3::S3Remote::open(
+        RemoteUrl::S3 { bucket, prefix } => Ok(Box::new(crate::remote::s3::S3Remote::open(
             name, bucket, prefix,
         )?)),
         #[cfg(not(feature = "s3"))]
@@ -315,172 +219,3 @@ pub fn open_url(name: &str, url: &RemoteUrl) -> Result<Box<dyn Remote>> {
     }
 }
 
-/// Another dataset on this machine. It is opened under its shared lock when first read,
-/// and under its exclusive lock for a push (see [`crate::ops::push`]).
-pub struct LocalRemote {
-    name: String,
-    path: PathBuf,
-    repo: std::sync::OnceLock<Repo>,
-}
-
-impl LocalRemote {
-    /// Opens the dataset at `path` as remote `name`.
-    pub fn open(name: &str, path: &Path) -> Result<LocalRemote> {
-        if !path.join(crate::repo::COLONY_DIR).join("history").is_dir() {
-            return Err(StoreError::Remote {
-                remote: name.to_string(),
-                why: format!(
-                    "{} is not a colony dataset (moved or deleted?)",
-                    path.display()
-                ),
-            });
-        }
-        Ok(LocalRemote {
-            name: name.to_string(),
-            path: path.to_path_buf(),
-            repo: std::sync::OnceLock::new(),
-        })
-    }
-
-    /// Where the remote dataset is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The remote dataset, opened for reading on first use.
-    fn source(&self) -> Result<DatasetSource<'_>> {
-        if self.repo.get().is_none() {
-            let repo = Repo::open(&self.path, Access::Read, &|_| {})?;
-            let _ = self.repo.set(repo);
-        }
-        Ok(DatasetSource {
-            name: &self.name,
-            repo: self.repo.get().expect("just opened"),
-        })
-    }
-}
-
-/// An open dataset seen as a remote: what a [`LocalRemote`] reads from, and what a push
-/// to a dataset on this machine receives from (the pushing dataset).
-pub struct DatasetSource<'a> {
-    /// The name to report it under.
-    pub name: &'a str,
-    /// The dataset.
-    pub repo: &'a Repo,
-}
-
-/// Copies the objects reachable from `tips` that `into` lacks, from `from`
-/// (see [`History::copy_objects_into`]).
-pub fn copy_objects(from: &History, into: &History, tips: &[ObjectId]) -> Result<u64> {
-    from.copy_objects_into(into, tips)
-}
-
-impl Remote for DatasetSource<'_> {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn list_refs(&self) -> Result<Vec<(String, ObjectId)>> {
-        self.repo.history().list_refs("refs/heads/")
-    }
-
-    fn list_runs(&self) -> Result<Vec<(String, ObjectId)>> {
-        crate::ops::runs::list_runs(self.repo.history())
-    }
-
-    fn fetch_objects(&self, into: &History, tips: &[ObjectId], _haves: &[ObjectId]) -> Result<u64> {
-        copy_objects(self.repo.history(), into, tips)
-    }
-
-    fn list_shards(&self) -> Result<Vec<(Hash, u64)>> {
-        let dir = self.repo.colony_dir().join("shards");
-        let ids = crate::ops::fork::list_shard_files(&dir)?;
-        Ok(ids
-            .into_iter()
-            .map(|id| {
-                let size = std::fs::metadata(crate::shard_path(&dir, &id)).map_or(0, |m| m.len());
-                (id, size)
-            })
-            .collect())
-    }
-
-    fn snapshot_shards(&self, commit: ObjectId, paths: &str) -> Result<Option<Vec<(Hash, u64)>>> {
-        let shards = crate::ops::sparse::snapshot_shards(self.repo, commit, Some(paths))?;
-        Ok(Some(shards.into_iter().collect()))
-    }
-
-    fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared> {
-        let src = crate::shard_path(&self.repo.colony_dir().join("shards"), id);
-        let _ = std::fs::remove_file(dest);
-        // Reflinked or copied, never hard-linked: the other dataset's owner must not be
-        // able to change the file after the receiving side verified it.
-        let how = copy_file(&src, dest)?;
-        if let Ok(m) = std::fs::metadata(dest) {
-            progress(m.len());
-        }
-        Ok(how)
-    }
-}
-
-impl Remote for LocalRemote {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn list_refs(&self) -> Result<Vec<(String, ObjectId)>> {
-        self.source()?.list_refs()
-    }
-
-    fn list_runs(&self) -> Result<Vec<(String, ObjectId)>> {
-        self.source()?.list_runs()
-    }
-
-    fn push_runs(&self, local: &Repo, runs: &[(String, ObjectId)]) -> Result<Option<usize>> {
-        if self.repo.get().is_some() {
-            return Err(StoreError::Remote {
-                remote: self.name.clone(),
-                why: "opened for reading; open it again to push".into(),
-            });
-        }
-        crate::ops::runs::push_runs_to_dataset(&self.name, &self.path, local, runs).map(Some)
-    }
-
-    fn fetch_objects(&self, into: &History, tips: &[ObjectId], haves: &[ObjectId]) -> Result<u64> {
-        self.source()?.fetch_objects(into, tips, haves)
-    }
-
-    fn list_shards(&self) -> Result<Vec<(Hash, u64)>> {
-        self.source()?.list_shards()
-    }
-
-    fn fetch_shard(&self, id: &Hash, dest: &Path, progress: &dyn Fn(u64)) -> Result<Shared> {
-        self.source()?.fetch_shard(id, dest, progress)
-    }
-
-    fn snapshot_shards(&self, commit: ObjectId, paths: &str) -> Result<Option<Vec<(Hash, u64)>>> {
-        self.source()?.snapshot_shards(commit, paths)
-    }
-
-    fn default_branch(&self) -> Result<Option<String>> {
-        Ok(match self.source()?.repo.head()? {
-            crate::history::Head::Branch { name, .. } => Some(name),
-            crate::history::Head::Detached(_) => None,
-        })
-    }
-
-    fn push(
-        &self,
-        local: &Repo,
-        branch: &str,
-        commit: ObjectId,
-        force: bool,
-    ) -> Result<PushReport> {
-        if self.repo.get().is_some() {
-            return Err(StoreError::Remote {
-                remote: self.name.clone(),
-                why: "opened for reading; open it again to push".into(),
-            });
-        }
-        crate::ops::push::push_to_dataset(&self.name, &self.path, local, branch, commit, force)
-    }
-}

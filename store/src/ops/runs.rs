@@ -15,17 +15,18 @@
 //! [`StoreError::ForgedRun`] and before any ref moves, a run whose name is not the id of
 //! its `record.json` ([`check_run`]); readers of runs check the same.
 
+use std::collections::HashSet;
+
 use gix::ObjectId;
 
 use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::history::History;
 use crate::ops::fetch::ShardsReceived;
-use crate::ops::remote::{DatasetSource, PushReport, copy_objects};
+use crate::remote::{DatasetSource, PushReport};
 use crate::repo::{Access, Repo};
 
-/// Ref prefix of run records.
-pub const RUNS_PREFIX: &str = "refs/runs/";
+pub use crate::history::RUNS_PREFIX;
 
 /// What a push did with run records.
 #[derive(Debug, Default, serde::Serialize)]
@@ -169,7 +170,11 @@ impl Repo {
             ..Default::default()
         };
         if !carried.is_empty() {
-            match remote.push_runs(self, &carried)? {
+            let pushed = match remote.local_dataset() {
+                Some(path) => Some(push_runs_to_dataset(name, path?, self, &carried)?),
+                None => remote.push_runs(self, &carried)?,
+            };
+            match pushed {
                 Some(n) => runs.runs_new = n,
                 None => {
                     runs.runs_not_carried = Some(format!(
@@ -203,9 +208,15 @@ pub fn push_runs_to_dataset(
         name: "(pushing dataset)",
         repo: local,
     };
-    let _: ShardsReceived = target.receive_shards(&source)?;
     let tips: Vec<ObjectId> = runs.iter().map(|(_, c)| *c).collect();
-    copy_objects(local.history(), target.history(), &tips)?;
+    let plan = crate::snapshot::shards::shards_to_push(
+        local,
+        &tips,
+        &target.local_tips()?,
+        &HashSet::new(),
+    )?;
+    let _: ShardsReceived = target.receive_selected(&source, Some(&plan))?;
+    local.history().copy_objects_into(target.history(), &tips)?;
     target.history().sync()?;
     adopt_runs(target.history(), runs)
 }

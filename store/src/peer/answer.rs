@@ -15,7 +15,8 @@ use super::protocol::{
 };
 use crate::Hash;
 use crate::error::{Result, StoreError};
-pub use crate::ops::sparse::{Glob, glob_matches, shards_of, snapshot_files, snapshot_shards};
+pub use crate::snapshot::glob::{Glob, glob_matches};
+pub use crate::snapshot::shards::{shards_of, snapshot_files, snapshot_shards};
 use crate::repo::Repo;
 
 /// The default byte bound of an [`Outboards`] cache: 256 MiB, the outboards of about
@@ -197,7 +198,7 @@ impl Answerer<'_> {
                         .map(|(n, id)| (format!("pins/{n}"), id.to_string())),
                 );
                 refs.extend(
-                    crate::ops::runs::list_runs(h)?
+                    h.list_refs(crate::history::RUNS_PREFIX)?
                         .into_iter()
                         .map(|(n, id)| (format!("{RUNS}{n}"), id.to_string())),
                 );
@@ -305,14 +306,7 @@ fn parse_ids(ids: &[String]) -> Result<Vec<ObjectId>> {
 
 /// Every shard file in the store with its size.
 pub fn list_shards(repo: &Repo) -> Result<Vec<(Hash, u64)>> {
-    let dir = repo.colony_dir().join("shards");
-    Ok(crate::ops::fork::list_shard_files(&dir)?
-        .into_iter()
-        .map(|id| {
-            let size = std::fs::metadata(crate::shard_path(&dir, &id)).map_or(0, |m| m.len());
-            (id, size)
-        })
-        .collect())
+    crate::files::list_shards_sized(&repo.colony_dir().join("shards"))
 }
 
 /// The history objects reachable from `tips` that the holder of `haves` lacks, each

@@ -8,6 +8,7 @@ use gix::ObjectId;
 
 use super::link::Link;
 use super::protocol::Request;
+pub use crate::remote::peer::Target;
 use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::ops::fetch::partial_shard_path;
@@ -80,19 +81,6 @@ pub struct Taken {
     pub up_to_date: bool,
     /// Run records added (0 or 1).
     pub runs_new: usize,
-}
-
-/// Where a commit taken from a peer goes: any of a branch, a pin and a run record.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Target<'a> {
-    /// The branch to move (`refs/heads/NAME`).
-    pub branch: Option<&'a str>,
-    /// Move the branch even when it is not a fast-forward.
-    pub force: bool,
-    /// The pin to set (`refs/pins/NAME`).
-    pub pin: Option<&'a str>,
-    /// The run record to add where absent (`refs/runs/NAME`).
-    pub run: Option<&'a str>,
 }
 
 /// Takes `commit` from the peer behind `link` (its snapshot's shards, then its history),

@@ -62,7 +62,7 @@ use super::source::RemoteChunks;
 use crate::Hash;
 use crate::content::chunk_list;
 use crate::error::{Result, StoreError};
-use crate::ops::fork::Shared;
+use crate::files::Shared;
 use crate::ops::remote::{Remote, RemoteInfo, RemoteUrl, open_url};
 use crate::repo::{Access, COLONY_DIR, Repo};
 use crate::shard::{SealedShard, verify_shard_file};

@@ -11,8 +11,8 @@ use super::layout;
 use super::{MULTIPART_THRESHOLD, PART_SIZE, S3Remote};
 use crate::Hash;
 use crate::error::{Result, StoreError};
-use crate::ops::push::non_fast_forward;
-use crate::ops::remote::PushReport;
+use crate::remote::{PushReport, non_fast_forward};
+use crate::snapshot::shards::shards_to_push;
 use crate::repo::Repo;
 
 impl S3Remote {
@@ -89,24 +89,19 @@ impl S3Remote {
         Ok(size)
     }
 
-    /// Uploads every local shard the bucket lacks (a rerun after a killed push skips what
-    /// arrived); returns how many and their bytes.
-    pub(super) fn send_missing_shards(&self, local: &Repo) -> Result<(usize, u64)> {
-        let there: HashSet<Hash> = self.shards()?.into_iter().map(|(h, _)| h).collect();
-        let shards_dir = local.colony_dir().join("shards");
-        let missing: Vec<(Hash, u64)> = crate::ops::fork::list_shard_files(&shards_dir)?
-            .into_iter()
-            .filter(|h| !there.contains(h))
-            .map(|h| {
-                let size =
-                    std::fs::metadata(crate::shard_path(&shards_dir, &h)).map_or(0, |m| m.len());
-                (h, size)
-            })
-            .collect();
+    /// The bucket's shards.
+    pub(super) fn held_shards(&self) -> Result<HashSet<Hash>> {
+        Ok(self.shards()?.into_iter().map(|(h, _)| h).collect())
+    }
+
+    /// Uploads `missing` (shards the bucket lacks, from [`shards_to_push`]; a
+    /// rerun after a killed push plans again and skips what arrived); returns how many
+    /// and their bytes.
+    pub(super) fn send_shards(&self, local: &Repo, missing: &[(Hash, u64)]) -> Result<(usize, u64)> {
         let progress = local.progress();
         progress.begin("pushing shards", Some(missing.iter().map(|(_, s)| s).sum()));
         let mut bytes = 0;
-        for (id, _) in &missing {
+        for (id, _) in missing {
             bytes += self.upload_shard(local, id, &|n| progress.advance(n))?;
         }
         progress.end();
@@ -138,7 +133,7 @@ impl S3Remote {
         }
     }
 
-    /// See [`crate::ops::remote::Remote::push`].
+    /// See [`crate::remote::Remote::push`].
     pub(super) fn push_branch(
         &self,
         local: &Repo,
@@ -169,16 +164,18 @@ impl S3Remote {
             return Err(non_fast_forward(&self.name, branch, o.commit, commit));
         }
 
-        let (shards, bytes) = self.send_missing_shards(local)?;
-        report.shards = shards;
-        report.bytes = bytes;
-
-        // History: one bundle of what the remote's branches do not reach.
+        // Shards first: those the pushed history needs that the bucket lacks.
         let tips: Vec<ObjectId> = refs
             .iter()
             .map(|r| r.commit)
             .filter(|c| history.repo().has_object(*c))
             .collect();
+        let missing = shards_to_push(local, &[commit], &tips, &self.held_shards()?)?;
+        let (shards, bytes) = self.send_shards(local, &missing)?;
+        report.shards = shards;
+        report.bytes = bytes;
+
+        // History: one bundle of what the remote's branches do not reach.
         report.objects = self.send_bundle(local, commit, &tips)?;
 
         // The branch, last and conditionally.
