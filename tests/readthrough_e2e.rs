@@ -8,68 +8,16 @@
 //! shards some paths need), so S3 is tested as the remote of a clone made elsewhere.
 
 mod common;
+mod moto;
 mod pyhelp;
+mod served;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use common::*;
-
-/// A `colony serve --no-relay` child on loopback, killed on drop. Its stderr (a line per
-/// request) goes to a file, so that tests can count the shards it sent.
-struct Server {
-    child: Child,
-    ticket: String,
-    node_id: String,
-    log: tempfile::NamedTempFile,
-}
-
-impl Server {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut c = cmd(
-            dir,
-            &["serve", "--no-relay", "--bind", "127.0.0.1:0", "--json"],
-        );
-        let log = tempfile::NamedTempFile::new().unwrap();
-        c.stdout(Stdio::piped()).stderr(log.reopen().unwrap());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let mut child = c.spawn().expect("start colony serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-            let _ = child.kill();
-            panic!("serve printed {line:?} ({e})")
-        });
-        Server {
-            child,
-            ticket: v["ticket"].as_str().unwrap().to_string(),
-            node_id: v["node_id"].as_str().unwrap().to_string(),
-            log,
-        }
-    }
-
-    /// How many shards it has sent so far.
-    fn shards_sent(&self) -> usize {
-        std::fs::read_to_string(self.log.path())
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("sent shard"))
-            .count()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use moto::Moto;
+use served::Server;
 
 /// An origin whose `a/` and `b/` files are in different shards (two commits).
 fn origin() -> tempfile::TempDir {
@@ -113,7 +61,7 @@ fn assert_fsck_clean(dir: &Path) {
 #[test]
 fn cat_in_a_sparse_clone_over_iroh_reads_through_and_keeps_the_shards() {
     let a = origin();
-    let server = Server::start(a.path(), &[]);
+    let server = Server::start(a.path(), &[], &[]);
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), &server.ticket);
     assert!(!c.join("b").exists());
@@ -134,7 +82,7 @@ fn cat_in_a_sparse_clone_over_iroh_reads_through_and_keeps_the_shards() {
 #[test]
 fn two_processes_reading_one_missing_file_fetch_it_once() {
     let a = origin();
-    let server = Server::start(a.path(), &[]);
+    let server = Server::start(a.path(), &[], &[]);
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), &server.ticket);
     let sent = server.shards_sent();
@@ -182,7 +130,7 @@ fn a_lying_peer_is_refused_naming_it_and_an_honest_remote_completes_the_read() {
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), a.path().to_str().unwrap());
     // `origin` becomes a peer that flips a byte of every shard it sends.
-    let liar = Server::start(a.path(), &[("COLONY_TEST_LIE", "flip")]);
+    let liar = Server::start(a.path(), &[], &[("COLONY_TEST_LIE", "flip")]);
     ok(&c, &["remote", "remove", "origin"]);
     ok(&c, &["remote", "add", "origin", &liar.ticket]);
     let err = fails(&c, &["cat", "HEAD:b/y.bin"]);
@@ -206,7 +154,7 @@ fn a_lying_peer_is_refused_naming_it_and_an_honest_remote_completes_the_read() {
 #[test]
 fn a_peer_that_is_gone_gives_an_error_naming_it_and_the_path() {
     let a = origin();
-    let server = Server::start(a.path(), &[]);
+    let server = Server::start(a.path(), &[], &[]);
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), &server.ticket);
     drop(server);
@@ -224,72 +172,6 @@ fn a_peer_that_is_gone_gives_an_error_naming_it_and_the_path() {
     );
 }
 
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        pyhelp::require(&["moto.server", "boto3"]);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto (pip install 'moto[server]')");
-        let m = Moto { child, port };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "moto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        m
-    }
-
-    /// A colony command with the AWS environment pointing at this server.
-    fn colony(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut c = cmd(dir, args);
-        c.env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            )
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("https_proxy");
-        c
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn cat_reads_through_an_s3_remote() {
     let moto = Moto::start();
@@ -298,13 +180,8 @@ fn cat_reads_through_an_s3_remote() {
         a.path(),
         &["remote", "add", "bucket", "s3://readthrough/ds"],
     ));
-    // A push does not create the bucket; boto3 does.
-    pyhelp::run(
-        "import sys, boto3\n\
-         boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='test',\n\
-             aws_secret_access_key='test', region_name='us-east-1').create_bucket(Bucket='readthrough')",
-        &[&format!("http://127.0.0.1:{}", moto.port)],
-    );
+    // A push does not create the bucket.
+    moto.create_bucket("readthrough");
     ok_cmd(moto.colony(a.path(), &["push", "bucket", "main"]));
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), a.path().to_str().unwrap());

@@ -146,7 +146,11 @@ fn suite(make: fn(&Path) -> Kind) {
     assert!(f["objects"].as_u64().unwrap() >= 1, "{f}");
     assert!(f["shards"].as_u64().unwrap() >= 1, "{f}");
     let again = r.json(&b, &["fetch", "origin"]);
-    assert_eq!((again["objects"].as_u64(), again["shards"].as_u64()), (Some(0), Some(0)), "{again}");
+    assert_eq!(
+        (again["objects"].as_u64(), again["shards"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
     r.ok(&b, &["pull", "origin", "main"]);
     assert_eq!(head_commit(&b), head_commit(a.path()));
     assert_eq!(tree(&b), tree(a.path()));

@@ -80,6 +80,16 @@ impl Server {
             .sum()
     }
 
+    /// How many shards this server has sent so far.
+    pub fn shards_sent(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("sent shard"))
+            .count()
+    }
+
+    /// Kills the server.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -325,4 +325,3 @@ pub fn precreate_folders(root: &Path, paths: &[String]) {
         }
     }
 }
-

@@ -18,14 +18,14 @@ use std::path::{Path, PathBuf};
 use crate::Hash;
 use crate::config::Config;
 use crate::durable;
-pub use crate::files::{Shared, copy_file, files_under, list_shard_files, share_file};
-pub use crate::repo::{ensure_dataset_id, new_dataset_id};
-pub use crate::worktree::precreate_folders;
 use crate::error::{Result, StoreError};
+pub use crate::files::{Shared, copy_file, files_under, list_shard_files, share_file};
 use crate::history::Head;
 use crate::index::{Index, index_path};
 use crate::ops::checkout::ResetMode;
 use crate::repo::{Access, COLONY_DIR, Repo};
+pub use crate::repo::{ensure_dataset_id, new_dataset_id};
+pub use crate::worktree::precreate_folders;
 
 /// One step of a dataset's ancestry: the dataset it was forked from, and where.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -218,4 +218,3 @@ pub fn open_url(name: &str, url: &RemoteUrl) -> Result<Box<dyn Remote>> {
         }),
     }
 }
-

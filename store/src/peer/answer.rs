@@ -15,9 +15,9 @@ use super::protocol::{
 };
 use crate::Hash;
 use crate::error::{Result, StoreError};
+use crate::repo::Repo;
 pub use crate::snapshot::glob::{Glob, glob_matches};
 pub use crate::snapshot::shards::{shards_of, snapshot_files, snapshot_shards};
-use crate::repo::Repo;
 
 /// The default byte bound of an [`Outboards`] cache: 256 MiB, the outboards of about
 /// 64 GiB of shards.

@@ -264,12 +264,11 @@ fn first_missing_reference(
     kind: gix::objs::Kind,
     data: &[u8],
 ) -> Result<Option<ObjectId>> {
-    let refs = crate::history::references(kind, data, true).map_err(|e| {
-        StoreError::MalformedHistory {
+    let refs =
+        crate::history::references(kind, data, true).map_err(|e| StoreError::MalformedHistory {
             object: format!("a {kind} sent by a peer"),
             why: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(refs
         .into_iter()
         .map(|r| r.id)

@@ -57,9 +57,9 @@ pub mod provider;
 pub mod receive;
 pub mod ticket;
 
+pub use crate::remote::peer::{PeerOptions, PeerRemote};
 pub use node::load_or_create_key;
 pub use provider::{Limits, ServeOptions, Serving, node_id, parse_node_id, serve};
-pub use crate::remote::peer::{PeerOptions, PeerRemote};
 pub use ticket::Ticket;
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 
 use super::answer::snapshot_shards;
 use super::protocol::Response;
-use crate::remote::peer::{PeerOptions, PeerRemote};
 use crate::error::{Result, StoreError};
 use crate::ops::remote::{Remote, RemoteUrl};
+use crate::remote::peer::{PeerOptions, PeerRemote};
 use crate::repo::Repo;
 
 /// A pin placed on a peer.

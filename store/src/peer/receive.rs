@@ -8,10 +8,10 @@ use gix::ObjectId;
 
 use super::link::Link;
 use super::protocol::Request;
-pub use crate::remote::peer::Target;
 use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::ops::fetch::partial_shard_path;
+pub use crate::remote::peer::Target;
 use crate::repo::Repo;
 use crate::shard::verify_shard_file;
 

@@ -40,7 +40,10 @@ pub use folder::{DatasetSource, LocalRemote};
 /// it is [`crate::snapshot::shards::shards_to_push`] over the pushed commits, so every
 /// kind of remote sends by one rule: the shards the pushed history needs that the
 /// remote does not hold.
-pub type ShardPlan<'a> = &'a dyn Fn(&[ObjectId], &HashSet<Hash>) -> Result<Vec<(Hash, u64)>>;
+pub type ShardPlan<'a> = &'a PlanFn<'a>;
+
+/// The function behind a [`ShardPlan`].
+pub type PlanFn<'a> = dyn Fn(&[ObjectId], &HashSet<Hash>) -> Result<Vec<(Hash, u64)>> + 'a;
 
 /// A source of history and shards.
 pub trait Remote {

@@ -10,7 +10,11 @@ use gix::ObjectId;
 use iroh::{Endpoint, SecretKey};
 use tokio::runtime::Runtime;
 
-use super::{PushReport, Remote, ShardPlan};
+use super::{PlanFn, PushReport, Remote, ShardPlan};
+use crate::Hash;
+use crate::error::{Result, StoreError};
+use crate::files::Shared;
+use crate::history::History;
 use crate::peer::answer::{Answerer, Outboards};
 use crate::peer::link::Link;
 use crate::peer::node::{EndpointOptions, bind, load_or_create_key, runtime};
@@ -18,10 +22,6 @@ use crate::peer::protocol::{
     ALPN, RUNS, Request, Response, SyncRecv, SyncSend, read_frame, read_frame_async, write_frame,
 };
 use crate::peer::ticket::Ticket;
-use crate::Hash;
-use crate::error::{Result, StoreError};
-use crate::history::History;
-use crate::files::Shared;
 use crate::repo::Repo;
 use crate::snapshot::shards::shards_to_push;
 
@@ -401,11 +401,8 @@ impl<'a> Offer<'a> {
 
 /// The plan of a push to a peer: the shards the history of `commit` needs
 /// ([`shards_to_push`]), all of them, since the peer asks only for those it lacks.
-fn history_needs(
-    local: &Repo,
-    commit: ObjectId,
-) -> impl Fn(&[ObjectId], &HashSet<Hash>) -> Result<Vec<(Hash, u64)>> + '_ {
-    move |remote_tips, held| shards_to_push(local, &[commit], remote_tips, held)
+fn history_needs(local: &Repo, commit: ObjectId) -> Box<PlanFn<'_>> {
+    Box::new(move |remote_tips, held| shards_to_push(local, &[commit], remote_tips, held))
 }
 
 impl Drop for PeerRemote {
@@ -459,7 +456,9 @@ impl Remote for PeerRemote {
                 run: Some(name),
                 ..Target::default()
             };
-            if let Response::Received { runs_new, .. } = me.send_commit(local, *commit, to, &history_needs(local, *commit))? {
+            if let Response::Received { runs_new, .. } =
+                me.send_commit(local, *commit, to, &history_needs(local, *commit))?
+            {
                 new += runs_new;
             }
         }

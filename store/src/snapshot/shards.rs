@@ -146,4 +146,3 @@ pub fn shards_to_push(
     out.sort();
     Ok(out)
 }
-

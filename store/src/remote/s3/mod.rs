@@ -62,8 +62,8 @@ use object_store::aws::AmazonS3Builder;
 
 use crate::Hash;
 use crate::error::{Result, StoreError};
-use crate::history::History;
 use crate::files::Shared;
+use crate::history::History;
 use crate::remote::{PushReport, Remote};
 use crate::repo::Repo;
 

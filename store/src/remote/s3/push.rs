@@ -12,8 +12,8 @@ use super::{MULTIPART_THRESHOLD, PART_SIZE, S3Remote};
 use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::remote::{PushReport, non_fast_forward};
-use crate::snapshot::shards::shards_to_push;
 use crate::repo::Repo;
+use crate::snapshot::shards::shards_to_push;
 
 impl S3Remote {
     /// The objects reachable from `commit` that the remote's branches (`remote_tips`,
@@ -97,7 +97,11 @@ impl S3Remote {
     /// Uploads `missing` (shards the bucket lacks, from [`shards_to_push`]; a
     /// rerun after a killed push plans again and skips what arrived); returns how many
     /// and their bytes.
-    pub(super) fn send_shards(&self, local: &Repo, missing: &[(Hash, u64)]) -> Result<(usize, u64)> {
+    pub(super) fn send_shards(
+        &self,
+        local: &Repo,
+        missing: &[(Hash, u64)],
+    ) -> Result<(usize, u64)> {
         let progress = local.progress();
         progress.begin("pushing shards", Some(missing.iter().map(|(_, s)| s).sum()));
         let mut bytes = 0;

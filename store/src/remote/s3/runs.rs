@@ -6,8 +6,8 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use super::S3Remote;
 use super::layout;
 use crate::error::Result;
-use crate::snapshot::shards::shards_to_push;
 use crate::repo::Repo;
+use crate::snapshot::shards::shards_to_push;
 
 impl S3Remote {
     /// Every run record in the bucket, as (name, commit).
