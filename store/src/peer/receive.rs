@@ -13,7 +13,7 @@ use crate::error::{Result, StoreError};
 use crate::ops::fetch::partial_shard_path;
 pub use crate::remote::peer::Target;
 use crate::repo::Repo;
-use crate::shard::verify_shard_file;
+use crate::shard::accept_transfer;
 
 /// What taking shards moved.
 #[derive(Debug, Default, Clone, Copy)]
@@ -45,20 +45,8 @@ pub fn take_shards(repo: &Repo, link: &Link, wanted: &[(Hash, u64)]) -> Result<T
         let tmp = partial_shard_path(store.dir(), id);
         let got = link.shard(id, &tmp, &|n| progress.advance(n))?;
         took.moved += got.moved;
-        let sealed = match verify_shard_file(*id, &tmp, got.whole) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(StoreError::ShardRefused {
-                    remote: format!("{} (peer {})", link.name, link.peer()),
-                    shard: *id,
-                    source: Box::new(e),
-                });
-            }
-        };
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_data())
-            .map_err(|e| StoreError::io(format!("sync {}", tmp.display()), e))?;
+        let from = format!("{} (peer {})", link.name, link.peer());
+        let sealed = accept_transfer(&from, *id, &tmp, got.whole)?;
         crate::durable::rename_into(&tmp, &crate::shard_path(store.dir(), id))?;
         store.index_shard(&sealed)?;
         took.shards += 1;
