@@ -22,7 +22,7 @@ use gix::ObjectId;
 use crate::error::{Result, StoreError};
 use crate::history::Head;
 use crate::ops::checkout::CheckoutReport;
-use crate::ops::fetch::FetchReport;
+use crate::ops::fetch::{FetchReport, ShardsReceived};
 use crate::ops::merge::{MergeOptions, MergeReport, MergeResult};
 pub use crate::remote::non_fast_forward;
 use crate::remote::{DatasetSource, PushReport, Remote};
@@ -156,11 +156,7 @@ pub fn push_to_dataset(
     };
     let full = format!("refs/heads/{branch}");
     crate::history::validate_ref_name(&full)?;
-    if path == local.root() {
-        return Err(refused("is this dataset itself".into()));
-    }
-    let mut target = Repo::open(path, Access::Write, &|_| {})?;
-    target.set_progress(local.progress());
+    let target = open_push_target(name, path, local)?;
     let old = target.history().ref_target(&full)?;
     let mut report = PushReport {
         remote: name.to_string(),
@@ -199,29 +195,77 @@ pub fn push_to_dataset(
         }
     }
 
+    let (got, objects) = receive_push(&target, local, &[commit])?;
+    report.shards = got.shards;
+    report.bytes = got.bytes;
+    report.objects = objects;
+    target.accept_branch(branch, old, commit, force, checked_out, |old| {
+        non_fast_forward(name, branch, old, commit)
+    })?;
+    Ok(report)
+}
+
+/// Opens the dataset at `path` (remote `name`) under its exclusive lock to accept a push
+/// from `local`, refusing `local` itself.
+pub(crate) fn open_push_target(name: &str, path: &Path, local: &Repo) -> Result<Repo> {
+    if path == local.root() {
+        return Err(StoreError::Remote {
+            remote: name.to_string(),
+            why: "is this dataset itself".into(),
+        });
+    }
+    let mut target = Repo::open(path, Access::Write, &|_| {})?;
+    target.set_progress(local.progress());
+    Ok(target)
+}
+
+/// Brings into `target`, a dataset on this machine accepting a push, what the commits
+/// `tips` of `local` need: the shards by the one rule ([`shards_to_push`]), each
+/// verified, then the history objects (ids recomputed), synced before any ref moves.
+/// Returns the shards received and the objects written.
+pub(crate) fn receive_push(
+    target: &Repo,
+    local: &Repo,
+    tips: &[ObjectId],
+) -> Result<(ShardsReceived, u64)> {
     let source = DatasetSource {
         name: "(pushing dataset)",
         repo: local,
     };
-    let plan = shards_to_push(local, &[commit], &target.local_tips()?, &HashSet::new())?;
+    let plan = shards_to_push(local, tips, &target.local_tips()?, &HashSet::new())?;
     let got = target.receive_selected(&source, Some(&plan))?;
-    report.shards = got.shards;
-    report.bytes = got.bytes;
-    report.objects = local
-        .history()
-        .copy_objects_into(target.history(), &[commit])?;
+    let objects = local.history().copy_objects_into(target.history(), tips)?;
     target.history().sync()?;
+    Ok((got, objects))
+}
 
-    if let Some(old) = old
-        && !force
-        && target.history().merge_base(old, commit)? != Some(old)
-    {
-        return Err(non_fast_forward(name, branch, old, commit));
+impl Repo {
+    /// Moves branch `branch` from `old` to `commit`, a pushed commit whose history and
+    /// shards are already here: refused with `not_fast_forward(old)` unless `commit`
+    /// contains `old` or `force`; with the work tree when `with_work_tree` (the branch is
+    /// checked out here and the caller cleared it to move). The one way a push, from a
+    /// dataset on this machine or a peer, moves a branch.
+    pub fn accept_branch(
+        &self,
+        branch: &str,
+        old: Option<ObjectId>,
+        commit: ObjectId,
+        force: bool,
+        with_work_tree: bool,
+        not_fast_forward: impl FnOnce(ObjectId) -> StoreError,
+    ) -> Result<()> {
+        if let Some(old) = old
+            && !force
+            && self.history().merge_base(old, commit)? != Some(old)
+        {
+            return Err(not_fast_forward(old));
+        }
+        if with_work_tree {
+            self.start_branch_at(branch, commit)?;
+        } else {
+            self.history()
+                .set_ref(&format!("refs/heads/{branch}"), commit)?;
+        }
+        Ok(())
     }
-    if checked_out {
-        target.start_branch_at(branch, commit)?;
-    } else {
-        target.history().set_ref(&full, commit)?;
-    }
-    Ok(report)
 }

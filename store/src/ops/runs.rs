@@ -15,16 +15,13 @@
 //! [`StoreError::ForgedRun`] and before any ref moves, a run whose name is not the id of
 //! its `record.json` ([`check_run`]); readers of runs check the same.
 
-use std::collections::HashSet;
-
 use gix::ObjectId;
 
 use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::history::History;
-use crate::ops::fetch::ShardsReceived;
-use crate::remote::{DatasetSource, PushReport};
-use crate::repo::{Access, Repo};
+use crate::remote::PushReport;
+use crate::repo::Repo;
 
 pub use crate::history::RUNS_PREFIX;
 
@@ -187,36 +184,18 @@ impl Repo {
     }
 }
 
-/// Sends `runs` from `local` to the dataset at `path` (remote `name`): shards the target
-/// lacks first (checkpoints live in shards), then the history objects, synced, and only
-/// then the run refs. Returns how many runs were new there.
+/// Sends `runs` from `local` to the dataset at `path` (remote `name`): what they need, as
+/// any push into a dataset brings it ([`crate::ops::push::receive_push`]: shards first,
+/// checkpoints live in shards, then the history objects, synced), and only then the run
+/// refs ([`adopt_runs`]). Returns how many runs were new there.
 pub fn push_runs_to_dataset(
     name: &str,
     path: &std::path::Path,
     local: &Repo,
     runs: &[(String, ObjectId)],
 ) -> Result<usize> {
-    if path == local.root() {
-        return Err(StoreError::Remote {
-            remote: name.to_string(),
-            why: "is this dataset itself".into(),
-        });
-    }
-    let mut target = Repo::open(path, Access::Write, &|_| {})?;
-    target.set_progress(local.progress());
-    let source = DatasetSource {
-        name: "(pushing dataset)",
-        repo: local,
-    };
+    let target = crate::ops::push::open_push_target(name, path, local)?;
     let tips: Vec<ObjectId> = runs.iter().map(|(_, c)| *c).collect();
-    let plan = crate::snapshot::shards::shards_to_push(
-        local,
-        &tips,
-        &target.local_tips()?,
-        &HashSet::new(),
-    )?;
-    let _: ShardsReceived = target.receive_selected(&source, Some(&plan))?;
-    local.history().copy_objects_into(target.history(), &tips)?;
-    target.history().sync()?;
+    crate::ops::push::receive_push(&target, local, &tips)?;
     adopt_runs(target.history(), runs)
 }

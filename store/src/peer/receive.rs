@@ -120,20 +120,12 @@ pub fn take_commit(repo: &Repo, link: &Link, commit: ObjectId, to: Target<'_>) -
         &format!("{} (peer {})", link.name, link.peer()),
         [(format!("commit {commit}"), commit)],
     )?;
-    if let (Some(f), Some(b)) = (&full, branch) {
-        if let Some(old) = out.old
-            && !force
-            && repo.history().merge_base(old, commit)? != Some(old)
-        {
-            return Err(StoreError::Refused(format!(
+    if let Some(b) = branch {
+        repo.accept_branch(b, out.old, commit, force, update_work_tree, |old| {
+            StoreError::Refused(format!(
                 "branch `{b}` here is at {old}, which {commit} does not contain: not a fast-forward (pull and merge first, or push with --force)"
-            )));
-        }
-        if update_work_tree {
-            repo.start_branch_at(b, commit)?;
-        } else {
-            repo.history().set_ref(f, commit)?;
-        }
+            ))
+        })?;
     }
     if let Some(p) = pin {
         repo.history().set_ref(&format!("refs/pins/{p}"), commit)?;
