@@ -1,5 +1,5 @@
-//! A moto S3 server (`moto[server]` from PyPI, installed by `scripts/setup.sh`) on a
-//! free loopback port, for the tests of S3 remotes.
+//! A moto S3 server for the end-to-end tests of S3-compatible remotes: moto
+//! (`moto[server]` from PyPI, installed by `scripts/setup.sh`) on loopback.
 
 #![allow(dead_code)]
 
@@ -15,8 +15,7 @@ use crate::pyhelp;
 /// A moto S3 server on a free loopback port, stopped on drop.
 pub struct Moto {
     child: Child,
-    /// The port it listens on.
-    pub port: u16,
+    port: u16,
 }
 
 impl Moto {

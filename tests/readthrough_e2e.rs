@@ -11,67 +11,14 @@ mod common;
 mod moto;
 mod mounthelp;
 mod pyhelp;
+mod served;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use common::*;
 use moto::Moto;
-
-/// A `colony serve --no-relay` child on loopback, killed on drop. Its stderr (a line per
-/// request) goes to a file, so that tests can count the shards it sent.
-struct Server {
-    child: Child,
-    ticket: String,
-    node_id: String,
-    log: tempfile::NamedTempFile,
-}
-
-impl Server {
-    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut c = cmd(
-            dir,
-            &["serve", "--no-relay", "--bind", "127.0.0.1:0", "--json"],
-        );
-        let log = tempfile::NamedTempFile::new().unwrap();
-        c.stdout(Stdio::piped()).stderr(log.reopen().unwrap());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let mut child = c.spawn().expect("start colony serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-            let _ = child.kill();
-            panic!("serve printed {line:?} ({e})")
-        });
-        Server {
-            child,
-            ticket: v["ticket"].as_str().unwrap().to_string(),
-            node_id: v["node_id"].as_str().unwrap().to_string(),
-            log,
-        }
-    }
-
-    /// How many shards it has sent so far.
-    fn shards_sent(&self) -> usize {
-        std::fs::read_to_string(self.log.path())
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("sent shard"))
-            .count()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use served::Server;
 
 /// An origin whose `a/` and `b/` files are in different shards (two commits).
 fn origin() -> tempfile::TempDir {
@@ -115,7 +62,7 @@ fn assert_fsck_clean(dir: &Path) {
 #[test]
 fn cat_in_a_sparse_clone_over_iroh_reads_through_and_keeps_the_shards() {
     let a = origin();
-    let server = Server::start(a.path(), &[]);
+    let server = Server::start(a.path(), &[], &[]);
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), &server.ticket);
     assert!(!c.join("b").exists());
@@ -141,7 +88,7 @@ fn a_mount_of_a_sparse_clone_over_iroh_reads_files_that_are_not_local() {
         return;
     }
     let a = origin();
-    let server = Server::start(a.path(), &[]);
+    let server = Server::start(a.path(), &[], &[]);
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), &server.ticket);
     let m = mounthelp::Mounted::start(&c, "HEAD");
@@ -167,7 +114,7 @@ fn a_mount_of_a_sparse_clone_over_iroh_reads_files_that_are_not_local() {
 #[test]
 fn two_processes_reading_one_missing_file_fetch_it_once() {
     let a = origin();
-    let server = Server::start(a.path(), &[]);
+    let server = Server::start(a.path(), &[], &[]);
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), &server.ticket);
     let sent = server.shards_sent();
@@ -215,7 +162,7 @@ fn a_lying_peer_is_refused_naming_it_and_an_honest_remote_completes_the_read() {
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), a.path().to_str().unwrap());
     // `origin` becomes a peer that flips a byte of every shard it sends.
-    let liar = Server::start(a.path(), &[("COLONY_TEST_LIE", "flip")]);
+    let liar = Server::start(a.path(), &[], &[("COLONY_TEST_LIE", "flip")]);
     ok(&c, &["remote", "remove", "origin"]);
     ok(&c, &["remote", "add", "origin", &liar.ticket]);
     let err = fails(&c, &["cat", "HEAD:b/y.bin"]);
@@ -239,7 +186,7 @@ fn a_lying_peer_is_refused_naming_it_and_an_honest_remote_completes_the_read() {
 #[test]
 fn a_peer_that_is_gone_gives_an_error_naming_it_and_the_path() {
     let a = origin();
-    let server = Server::start(a.path(), &[]);
+    let server = Server::start(a.path(), &[], &[]);
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), &server.ticket);
     drop(server);
@@ -265,13 +212,8 @@ fn cat_reads_through_an_s3_remote() {
         a.path(),
         &["remote", "add", "bucket", "s3://readthrough/ds"],
     ));
-    // A push does not create the bucket; boto3 does.
-    pyhelp::run(
-        "import sys, boto3\n\
-         boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='test',\n\
-             aws_secret_access_key='test', region_name='us-east-1').create_bucket(Bucket='readthrough')",
-        &[&moto.url()],
-    );
+    // A push does not create the bucket.
+    moto.create_bucket("readthrough");
     ok_cmd(moto.colony(a.path(), &["push", "bucket", "main"]));
     let top = tempfile::tempdir().unwrap();
     let c = sparse_clone(top.path(), a.path().to_str().unwrap());

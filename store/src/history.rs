@@ -23,7 +23,12 @@ use crate::pointer;
 use crate::snapshot::{FileEntry, Mode, Snapshot, SnapshotRoot};
 
 mod links;
+mod objects;
 pub use links::{MAX_LINK_HOPS, check_snapshot_links, link_problems};
+pub use objects::{Follow, Reference, references, walk_objects};
+
+/// Ref prefix of run records (see [`crate::ops::runs`]).
+pub const RUNS_PREFIX: &str = "refs/runs/";
 
 /// The trailer that carries the snapshot root in every commit message.
 pub const ROOT_TRAILER: &str = "Colony-Root: ";

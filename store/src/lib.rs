@@ -13,6 +13,7 @@ pub mod config;
 pub mod content;
 pub mod durable;
 pub mod error;
+pub mod files;
 mod hash;
 pub mod history;
 pub mod index;
@@ -24,8 +25,7 @@ pub mod ops;
 pub mod peer;
 pub mod pointer;
 pub mod progress;
-#[cfg(feature = "s3")]
-pub mod remote_s3;
+pub mod remote;
 pub mod repo;
 pub mod shard;
 pub mod snapshot;

@@ -85,7 +85,7 @@ impl Repo {
             toml::Value::Integer(crate::config::DEFAULT_COMPRESSION_LEVEL as i64),
         );
         config.set("store.format", toml::Value::Integer(1));
-        crate::ops::fork::ensure_dataset_id(&mut config)?;
+        ensure_dataset_id(&mut config)?;
         config.save()?;
         Index::default().save(&index_path(&colony))?;
         crate::durable::sync_filesystem(&colony)?;
@@ -233,6 +233,25 @@ impl Repo {
         }
         Ok(ix)
     }
+}
+
+/// A fresh dataset id: 128 random bits from the OS, as 32 hex digits.
+pub fn new_dataset_id() -> Result<String> {
+    let mut buf = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+        .map_err(|e| StoreError::io("read /dev/urandom", e))?;
+    Ok(hex::encode(buf))
+}
+
+/// The dataset id in `config`, assigning (but not saving) one if it has none.
+pub fn ensure_dataset_id(config: &mut Config) -> Result<String> {
+    if let Some(id) = config.get_str("dataset.id") {
+        return Ok(id.to_string());
+    }
+    let id = new_dataset_id()?;
+    config.set("dataset.id", toml::Value::String(id.clone()));
+    Ok(id)
 }
 
 #[cfg(test)]

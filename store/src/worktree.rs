@@ -290,3 +290,38 @@ impl Write for HashWriter<'_> {
         Ok(())
     }
 }
+
+/// Creates the folders that `paths` (dataset paths) need under `root`, one component
+/// at a time, before a parallel checkout writes into them (so that two files of one new
+/// folder do not race to create it). Stops at anything that is not a real folder
+/// (a symlink, a file), leaving the checkout to refuse it with a proper error.
+pub fn precreate_folders(root: &Path, paths: &[String]) {
+    let mut done = std::collections::HashSet::new();
+    for p in paths {
+        let Ok(full) = crate::worktree::safe_join(root, p) else {
+            continue;
+        };
+        let Some(parent) = full.parent() else {
+            continue;
+        };
+        if !done.insert(parent.to_path_buf()) {
+            continue;
+        }
+        let Ok(rel) = parent.strip_prefix(root) else {
+            continue;
+        };
+        let mut dir = root.to_path_buf();
+        for part in rel.components() {
+            dir.push(part);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => break,
+                Err(_) => {
+                    if std::fs::create_dir(&dir).is_err() && !dir.is_dir() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

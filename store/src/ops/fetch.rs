@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 use crate::Hash;
 use crate::error::{Result, StoreError};
-use crate::ops::fork::Shared;
+use crate::files::Shared;
 use crate::ops::remote::Remote;
 use crate::repo::Repo;
 use crate::shard::{SealedShard, verify_shard_file};
@@ -135,11 +135,6 @@ impl Repo {
         only: Option<&[(Hash, u64)]>,
     ) -> Result<ShardsReceived> {
         let name = remote.name().to_string();
-        let refused = |shard: Hash, e: StoreError| StoreError::ShardRefused {
-            remote: name.clone(),
-            shard,
-            source: Box::new(e),
-        };
         let mut report = ShardsReceived::default();
         let store = self.chunks()?;
         // A shard file already in place but not indexed (a fetch killed between the
@@ -169,16 +164,7 @@ impl Repo {
         // flush and the index write of one shard overlap the transfer of the next. At
         // most one received shard waits for it.
         let finish = |id: Hash, tmp: &std::path::Path, proven: bool| -> Result<SealedShard> {
-            let sealed = match verify_shard_file(id, tmp, proven) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = std::fs::remove_file(tmp);
-                    return Err(refused(id, e));
-                }
-            };
-            std::fs::File::open(tmp)
-                .and_then(|f| f.sync_data())
-                .map_err(|e| StoreError::io(format!("sync {}", tmp.display()), e))?;
+            let sealed = crate::shard::accept_transfer(&name, id, tmp, proven)?;
             crate::durable::rename_into(tmp, &crate::shard_path(store.dir(), &id))?;
             store.index_shard(&sealed)?;
             Ok(sealed)

@@ -13,17 +13,19 @@
 //! fork-point commit and its snapshot root), so `lineage` reads the whole chain without
 //! the ancestors being present.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::Hash;
 use crate::config::Config;
 use crate::durable;
 use crate::error::{Result, StoreError};
+pub use crate::files::{Shared, copy_file, files_under, list_shard_files, share_file};
 use crate::history::Head;
 use crate::index::{Index, index_path};
 use crate::ops::checkout::ResetMode;
 use crate::repo::{Access, COLONY_DIR, Repo};
+pub use crate::repo::{ensure_dataset_id, new_dataset_id};
+pub use crate::worktree::precreate_folders;
 
 /// One step of a dataset's ancestry: the dataset it was forked from, and where.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -81,89 +83,6 @@ pub struct ForkReport {
     pub checked_out: usize,
 }
 
-/// How one file was brought into the fork.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shared {
-    /// Hard link: same inode.
-    Linked,
-    /// Reflink: copy-on-write clone.
-    Cloned,
-    /// Plain copy.
-    Copied,
-    /// Copied over the wire with every byte, from the first, checked against the
-    /// file's BLAKE3 tree as it arrived (a peer's bao stream): hashing the whole file
-    /// again would prove nothing more.
-    Verified,
-}
-
-/// Makes `dest` hold the same bytes as `src` without a second copy where the file system
-/// allows: hard link, else reflink, else copy (through a temporary file, fsynced).
-/// A hard link shares the inode, so whoever can write `src` can later change `dest`:
-/// only for files of one owner (a fork of one's own dataset).
-pub fn share_file(src: &Path, dest: &Path) -> Result<Shared> {
-    let parent = dest.parent().expect("destination has a parent");
-    std::fs::create_dir_all(parent)
-        .map_err(|e| StoreError::io(format!("create {}", parent.display()), e))?;
-    if std::fs::hard_link(src, dest).is_ok() {
-        return Ok(Shared::Linked);
-    }
-    copy_file(src, dest)
-}
-
-/// Makes `dest` an independent copy of `src`: a reflink (copy-on-write clone, no second
-/// copy of the bytes) where the file system allows, else a plain copy; through a
-/// temporary file, fsynced. Never a hard link, so a later write to `src` by its owner
-/// cannot change `dest` after `dest` was verified.
-pub fn copy_file(src: &Path, dest: &Path) -> Result<Shared> {
-    let parent = dest.parent().expect("destination has a parent");
-    std::fs::create_dir_all(parent)
-        .map_err(|e| StoreError::io(format!("create {}", parent.display()), e))?;
-    let tmp = durable::temp_path(parent, "share");
-    let result = (|| -> std::io::Result<Shared> {
-        let from = std::fs::File::open(src)?;
-        let to = std::fs::File::create(&tmp)?;
-        let how = if rustix::fs::ioctl_ficlone(&to, &from).is_ok() {
-            Shared::Cloned
-        } else {
-            let mut from = from;
-            let mut to_w = &to;
-            std::io::copy(&mut from, &mut to_w)?;
-            Shared::Copied
-        };
-        to.sync_all()?;
-        Ok(how)
-    })();
-    match result {
-        Ok(how) => {
-            durable::rename_into(&tmp, dest)?;
-            Ok(how)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(StoreError::io(format!("copy {}", src.display()), e))
-        }
-    }
-}
-
-/// A fresh dataset id: 128 random bits from the OS, as 32 hex digits.
-pub fn new_dataset_id() -> Result<String> {
-    let mut buf = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| StoreError::io("read /dev/urandom", e))?;
-    Ok(hex::encode(buf))
-}
-
-/// The dataset id in `config`, assigning (but not saving) one if it has none.
-pub fn ensure_dataset_id(config: &mut Config) -> Result<String> {
-    if let Some(id) = config.get_str("dataset.id") {
-        return Ok(id.to_string());
-    }
-    let id = new_dataset_id()?;
-    config.set("dataset.id", toml::Value::String(id.clone()));
-    Ok(id)
-}
-
 /// The recorded ancestry in `config`, nearest first.
 pub fn read_lineage(config: &Config) -> Result<Vec<Ancestor>> {
     match config.get("lineage") {
@@ -180,68 +99,6 @@ fn to_toml<T: serde::Serialize>(v: &T) -> Result<toml::Value> {
     toml::Value::try_from(v).map_err(|e| StoreError::Refused(format!("encode config: {e}")))
 }
 
-/// Every regular file under `dir` (recursively), relative to it, skipping `skip` names.
-fn files_under(dir: &Path, skip: &[&str]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let rd = match std::fs::read_dir(dir.join(&rel)) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(StoreError::io(format!("list {}", dir.display()), e)),
-        };
-        for entry in rd.flatten() {
-            let name = entry.file_name();
-            if skip.iter().any(|s| name == *s) || name.to_string_lossy().starts_with(".tmp-") {
-                continue;
-            }
-            let ft = entry.file_type().map_err(|e| StoreError::io("stat", e))?;
-            if ft.is_dir() {
-                stack.push(rel.join(&name));
-            } else if ft.is_file() {
-                out.push(rel.join(&name));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Creates the folders that `paths` (dataset paths) need under `root`, one component
-/// at a time, before a parallel checkout writes into them (so that two files of one new
-/// folder do not race to create it). Stops at anything that is not a real folder
-/// (a symlink, a file), leaving the checkout to refuse it with a proper error.
-pub fn precreate_folders(root: &Path, paths: &[String]) {
-    let mut done = std::collections::HashSet::new();
-    for p in paths {
-        let Ok(full) = crate::worktree::safe_join(root, p) else {
-            continue;
-        };
-        let Some(parent) = full.parent() else {
-            continue;
-        };
-        if !done.insert(parent.to_path_buf()) {
-            continue;
-        }
-        let Ok(rel) = parent.strip_prefix(root) else {
-            continue;
-        };
-        let mut dir = root.to_path_buf();
-        for part in rel.components() {
-            dir.push(part);
-            match std::fs::symlink_metadata(&dir) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => break,
-                Err(_) => {
-                    if std::fs::create_dir(&dir).is_err() && !dir.is_dir() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// `path` with `.` and `..` resolved lexically (for comparing, not for opening).
 fn normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -255,21 +112,6 @@ fn normalise(path: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// The shards in a shard folder, by file name (without opening the chunk index, which
-/// another process may hold).
-pub fn list_shard_files(dir: &Path) -> Result<Vec<Hash>> {
-    Ok(files_under(dir, &["tmp"])?
-        .iter()
-        .filter_map(|p| {
-            p.file_name()?
-                .to_str()?
-                .strip_suffix(".shard")?
-                .parse()
-                .ok()
-        })
-        .collect())
 }
 
 impl Repo {

@@ -603,7 +603,7 @@ mod tests {
                 _: &Hash,
                 _: &std::path::Path,
                 _: &dyn Fn(u64),
-            ) -> Result<crate::ops::fork::Shared> {
+            ) -> Result<crate::files::Shared> {
                 unreachable!("lists no shard")
             }
         }

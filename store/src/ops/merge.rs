@@ -192,7 +192,7 @@ impl Repo {
                 .filter(|p| !o.contains_key(*p))
                 .cloned()
                 .collect();
-            crate::ops::fork::precreate_folders(self.root(), &new_paths);
+            crate::worktree::precreate_folders(self.root(), &new_paths);
             self.reset(&theirs.to_string(), ResetMode::Hard)?;
             report.result = MergeResult::FastForward;
             report.commit = Some(theirs.to_string());
@@ -224,7 +224,7 @@ impl Repo {
             .filter(|p| !o.contains_key(*p))
             .cloned()
             .collect();
-        crate::ops::fork::precreate_folders(self.root(), &new_paths);
+        crate::worktree::precreate_folders(self.root(), &new_paths);
         if conflicts.is_empty() {
             let id = self.write_merge_commit(&merged, ours, theirs, &message)?;
             self.reset(&id.to_string(), ResetMode::Hard)?;

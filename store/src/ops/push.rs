@@ -14,6 +14,7 @@
 //! is refused if the target has uncommitted changes, a merge in progress, or untracked
 //! files the new commit would overwrite, so a push never loses anyone's work.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use gix::ObjectId;
@@ -21,10 +22,12 @@ use gix::ObjectId;
 use crate::error::{Result, StoreError};
 use crate::history::Head;
 use crate::ops::checkout::CheckoutReport;
-use crate::ops::fetch::FetchReport;
+use crate::ops::fetch::{FetchReport, ShardsReceived};
 use crate::ops::merge::{MergeOptions, MergeReport, MergeResult};
-use crate::ops::remote::{DatasetSource, PushReport, Remote, copy_objects};
+pub use crate::remote::non_fast_forward;
+use crate::remote::{DatasetSource, PushReport, Remote};
 use crate::repo::{Access, Repo};
+use crate::snapshot::shards::shards_to_push;
 
 /// What `pull` did.
 #[derive(Debug, serde::Serialize)]
@@ -33,18 +36,6 @@ pub struct PullReport {
     pub fetch: FetchReport,
     /// The merge of `NAME/BRANCH` into HEAD.
     pub merge: MergeReport,
-}
-
-/// Why a non-fast-forward push is refused, with what to do about it.
-pub fn non_fast_forward(remote: &str, branch: &str, old: ObjectId, new: ObjectId) -> StoreError {
-    StoreError::Remote {
-        remote: remote.to_string(),
-        why: format!(
-            "refusing to move branch `{branch}` from {old} to {new}: not a fast-forward \
-             (the remote has commits this push lacks). Bring them in first with \
-             `colony pull {remote} {branch}`, or overwrite with `colony push {remote} {branch} --force`"
-        ),
-    }
 }
 
 impl Repo {
@@ -78,7 +69,10 @@ impl Repo {
             .history()
             .ref_target(&full)?
             .ok_or_else(|| StoreError::Refused(format!("no local branch `{branch}` to push")))?;
-        let report = remote.push(self, &branch, commit, force)?;
+        let report = match remote.local_dataset() {
+            Some(path) => push_to_dataset(remote.name(), path?, self, &branch, commit, force)?,
+            None => remote.push(self, &branch, commit, force)?,
+        };
         self.history()
             .set_ref(&format!("refs/remotes/{name}/{branch}"), commit)?;
         Ok((report, commit))
@@ -135,7 +129,7 @@ impl Repo {
         let target = self.snapshot_of(commit)?;
         let ix = self.index_for_head()?;
         let paths: Vec<String> = target.keys().cloned().collect();
-        crate::ops::fork::precreate_folders(self.root(), &paths);
+        crate::worktree::precreate_folders(self.root(), &paths);
         let (mut new_ix, mut report) = self.apply(&ix, commit, &target, false)?;
         self.save_index(&mut new_ix)?;
         self.history()
@@ -162,11 +156,7 @@ pub fn push_to_dataset(
     };
     let full = format!("refs/heads/{branch}");
     crate::history::validate_ref_name(&full)?;
-    if path == local.root() {
-        return Err(refused("is this dataset itself".into()));
-    }
-    let mut target = Repo::open(path, Access::Write, &|_| {})?;
-    target.set_progress(local.progress());
+    let target = open_push_target(name, path, local)?;
     let old = target.history().ref_target(&full)?;
     let mut report = PushReport {
         remote: name.to_string(),
@@ -205,26 +195,77 @@ pub fn push_to_dataset(
         }
     }
 
+    let (got, objects) = receive_push(&target, local, &[commit])?;
+    report.shards = got.shards;
+    report.bytes = got.bytes;
+    report.objects = objects;
+    target.accept_branch(branch, old, commit, force, checked_out, |old| {
+        non_fast_forward(name, branch, old, commit)
+    })?;
+    Ok(report)
+}
+
+/// Opens the dataset at `path` (remote `name`) under its exclusive lock to accept a push
+/// from `local`, refusing `local` itself.
+pub(crate) fn open_push_target(name: &str, path: &Path, local: &Repo) -> Result<Repo> {
+    if path == local.root() {
+        return Err(StoreError::Remote {
+            remote: name.to_string(),
+            why: "is this dataset itself".into(),
+        });
+    }
+    let mut target = Repo::open(path, Access::Write, &|_| {})?;
+    target.set_progress(local.progress());
+    Ok(target)
+}
+
+/// Brings into `target`, a dataset on this machine accepting a push, what the commits
+/// `tips` of `local` need: the shards by the one rule ([`shards_to_push`]), each
+/// verified, then the history objects (ids recomputed), synced before any ref moves.
+/// Returns the shards received and the objects written.
+pub(crate) fn receive_push(
+    target: &Repo,
+    local: &Repo,
+    tips: &[ObjectId],
+) -> Result<(ShardsReceived, u64)> {
     let source = DatasetSource {
         name: "(pushing dataset)",
         repo: local,
     };
-    let got = target.receive_shards(&source)?;
-    report.shards = got.shards;
-    report.bytes = got.bytes;
-    report.objects = copy_objects(local.history(), target.history(), &[commit])?;
+    let plan = shards_to_push(local, tips, &target.local_tips()?, &HashSet::new())?;
+    let got = target.receive_selected(&source, Some(&plan))?;
+    let objects = local.history().copy_objects_into(target.history(), tips)?;
     target.history().sync()?;
+    Ok((got, objects))
+}
 
-    if let Some(old) = old
-        && !force
-        && target.history().merge_base(old, commit)? != Some(old)
-    {
-        return Err(non_fast_forward(name, branch, old, commit));
+impl Repo {
+    /// Moves branch `branch` from `old` to `commit`, a pushed commit whose history and
+    /// shards are already here: refused with `not_fast_forward(old)` unless `commit`
+    /// contains `old` or `force`; with the work tree when `with_work_tree` (the branch is
+    /// checked out here and the caller cleared it to move). The one way a push, from a
+    /// dataset on this machine or a peer, moves a branch.
+    pub fn accept_branch(
+        &self,
+        branch: &str,
+        old: Option<ObjectId>,
+        commit: ObjectId,
+        force: bool,
+        with_work_tree: bool,
+        not_fast_forward: impl FnOnce(ObjectId) -> StoreError,
+    ) -> Result<()> {
+        if let Some(old) = old
+            && !force
+            && self.history().merge_base(old, commit)? != Some(old)
+        {
+            return Err(not_fast_forward(old));
+        }
+        if with_work_tree {
+            self.start_branch_at(branch, commit)?;
+        } else {
+            self.history()
+                .set_ref(&format!("refs/heads/{branch}"), commit)?;
+        }
+        Ok(())
     }
-    if checked_out {
-        target.start_branch_at(branch, commit)?;
-    } else {
-        target.history().set_ref(&full, commit)?;
-    }
-    Ok(report)
 }

@@ -20,12 +20,10 @@ use gix::ObjectId;
 use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::history::History;
-use crate::ops::fetch::ShardsReceived;
-use crate::ops::remote::{DatasetSource, PushReport, copy_objects};
-use crate::repo::{Access, Repo};
+use crate::remote::PushReport;
+use crate::repo::Repo;
 
-/// Ref prefix of run records.
-pub const RUNS_PREFIX: &str = "refs/runs/";
+pub use crate::history::RUNS_PREFIX;
 
 /// What a push did with run records.
 #[derive(Debug, Default, serde::Serialize)]
@@ -169,7 +167,11 @@ impl Repo {
             ..Default::default()
         };
         if !carried.is_empty() {
-            match remote.push_runs(self, &carried)? {
+            let pushed = match remote.local_dataset() {
+                Some(path) => Some(push_runs_to_dataset(name, path?, self, &carried)?),
+                None => remote.push_runs(self, &carried)?,
+            };
+            match pushed {
                 Some(n) => runs.runs_new = n,
                 None => {
                     runs.runs_not_carried = Some(format!(
@@ -182,30 +184,18 @@ impl Repo {
     }
 }
 
-/// Sends `runs` from `local` to the dataset at `path` (remote `name`): shards the target
-/// lacks first (checkpoints live in shards), then the history objects, synced, and only
-/// then the run refs. Returns how many runs were new there.
+/// Sends `runs` from `local` to the dataset at `path` (remote `name`): what they need, as
+/// any push into a dataset brings it ([`crate::ops::push::receive_push`]: shards first,
+/// checkpoints live in shards, then the history objects, synced), and only then the run
+/// refs ([`adopt_runs`]). Returns how many runs were new there.
 pub fn push_runs_to_dataset(
     name: &str,
     path: &std::path::Path,
     local: &Repo,
     runs: &[(String, ObjectId)],
 ) -> Result<usize> {
-    if path == local.root() {
-        return Err(StoreError::Remote {
-            remote: name.to_string(),
-            why: "is this dataset itself".into(),
-        });
-    }
-    let mut target = Repo::open(path, Access::Write, &|_| {})?;
-    target.set_progress(local.progress());
-    let source = DatasetSource {
-        name: "(pushing dataset)",
-        repo: local,
-    };
-    let _: ShardsReceived = target.receive_shards(&source)?;
+    let target = crate::ops::push::open_push_target(name, path, local)?;
     let tips: Vec<ObjectId> = runs.iter().map(|(_, c)| *c).collect();
-    copy_objects(local.history(), target.history(), &tips)?;
-    target.history().sync()?;
+    crate::ops::push::receive_push(&target, local, &tips)?;
     adopt_runs(target.history(), runs)
 }

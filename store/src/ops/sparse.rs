@@ -22,19 +22,10 @@
 //! warning; a missing chunk is an error there only when the checked-out snapshot (HEAD
 //! or the index) needs it for a file inside the patterns.
 
-use std::collections::BTreeMap;
-use std::collections::HashSet;
-
-use gix::ObjectId;
-
-use crate::Hash;
-use crate::content::chunk_list;
 use crate::error::{Result, StoreError};
 use crate::repo::Repo;
-use crate::snapshot::FileEntry;
-
-mod glob;
-pub use glob::{Glob, glob_matches};
+pub use crate::snapshot::glob::{Glob, glob_matches};
+pub use crate::snapshot::shards::{abandoned, shards_of, snapshot_files, snapshot_shards};
 
 /// The file under `.colony/` that holds the patterns.
 pub const SPARSE_FILE: &str = "sparse";
@@ -51,79 +42,6 @@ impl Sparse {
     pub fn contains(&self, path: &str) -> bool {
         self.patterns.iter().any(|g| glob_matches(g, path))
     }
-}
-
-/// The error of a request abandoned because its asker went away.
-pub fn abandoned() -> StoreError {
-    StoreError::Refused("abandoned: the asker went away".into())
-}
-
-/// The files of `commit`'s snapshot (only those matching `paths`, when given). Reads
-/// history only, never the chunk index. `gone` is asked between files: when it says the
-/// asker went away, the work stops with [`abandoned`].
-pub fn snapshot_files(
-    repo: &Repo,
-    commit: ObjectId,
-    paths: Option<&Glob>,
-    gone: &dyn Fn() -> bool,
-) -> Result<Vec<FileEntry>> {
-    let snap = repo.history().read_snapshot(commit)?.files;
-    let mut out = Vec::new();
-    for (path, e) in snap {
-        if gone() {
-            return Err(abandoned());
-        }
-        if paths.is_none_or(|g| g.matches(&path)) {
-            out.push(e);
-        }
-    }
-    Ok(out)
-}
-
-/// The shards holding the chunks and manifests of `files`, with their sizes, read from
-/// `repo`'s chunk index. `gone` is asked between files, as in [`snapshot_files`].
-pub fn shards_of(
-    repo: &Repo,
-    files: &[FileEntry],
-    gone: &dyn Fn() -> bool,
-) -> Result<BTreeMap<Hash, u64>> {
-    let store = repo.chunks()?;
-    let mut records: HashSet<Hash> = HashSet::new();
-    for e in files {
-        if gone() {
-            return Err(abandoned());
-        }
-        if let Some(m) = e.manifest {
-            records.insert(m);
-        }
-        for (c, _) in chunk_list(store, e)? {
-            records.insert(c);
-        }
-    }
-    let dir = store.dir().to_path_buf();
-    let mut out = BTreeMap::new();
-    for r in records {
-        let loc = store.locate(&r)?.ok_or(StoreError::Missing {
-            kind: "chunk",
-            hash: r,
-        })?;
-        out.entry(loc.shard).or_insert_with(|| {
-            std::fs::metadata(crate::shard_path(&dir, &loc.shard)).map_or(0, |m| m.len())
-        });
-    }
-    Ok(out)
-}
-
-/// The shards holding the chunks and manifests of `commit`'s files (only those matching
-/// the glob `paths`, when given), with their sizes, read from `repo`'s chunk index.
-pub fn snapshot_shards(
-    repo: &Repo,
-    commit: ObjectId,
-    paths: Option<&str>,
-) -> Result<BTreeMap<Hash, u64>> {
-    let glob = paths.map(Glob::new);
-    let files = snapshot_files(repo, commit, glob.as_ref(), &|| false)?;
-    shards_of(repo, &files, &|| false)
 }
 
 impl Repo {

@@ -1,7 +1,7 @@
 //! Answering requests from a store: what a serving node (and a pushing client, for the
 //! node that fetches from it) sends. Synchronous; the caller bridges to QUIC streams.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -15,8 +15,9 @@ use super::protocol::{
 };
 use crate::Hash;
 use crate::error::{Result, StoreError};
-pub use crate::ops::sparse::{Glob, glob_matches, shards_of, snapshot_files, snapshot_shards};
 use crate::repo::Repo;
+pub use crate::snapshot::glob::{Glob, glob_matches};
+pub use crate::snapshot::shards::{shards_of, snapshot_files, snapshot_shards};
 
 /// The default byte bound of an [`Outboards`] cache: 256 MiB, the outboards of about
 /// 64 GiB of shards.
@@ -197,7 +198,7 @@ impl Answerer<'_> {
                         .map(|(n, id)| (format!("pins/{n}"), id.to_string())),
                 );
                 refs.extend(
-                    crate::ops::runs::list_runs(h)?
+                    h.list_refs(crate::history::RUNS_PREFIX)?
                         .into_iter()
                         .map(|(n, id)| (format!("{RUNS}{n}"), id.to_string())),
                 );
@@ -305,85 +306,23 @@ fn parse_ids(ids: &[String]) -> Result<Vec<ObjectId>> {
 
 /// Every shard file in the store with its size.
 pub fn list_shards(repo: &Repo) -> Result<Vec<(Hash, u64)>> {
-    let dir = repo.colony_dir().join("shards");
-    Ok(crate::ops::fork::list_shard_files(&dir)?
-        .into_iter()
-        .map(|id| {
-            let size = std::fs::metadata(crate::shard_path(&dir, &id)).map_or(0, |m| m.len());
-            (id, size)
-        })
-        .collect())
+    crate::files::list_shards_sized(&repo.colony_dir().join("shards"))
 }
 
-/// The history objects reachable from `tips` but not from `haves`, each after
-/// everything it refers to. Commits reachable from `haves` and their root trees are
-/// taken as held by the asker (with all they reach).
+/// The history objects reachable from `tips` that the holder of `haves` lacks, each
+/// after everything it refers to ([`crate::history::History::missing_objects`]).
 pub fn objects_to_send(
     repo: &Repo,
     tips: &[ObjectId],
     haves: &[ObjectId],
 ) -> Result<Vec<ObjectId>> {
-    let h = repo.history();
-    let gx = h.repo();
-    let kind = gix::hash::Kind::Sha1;
-    let mut known: HashSet<ObjectId> = HashSet::new();
-    let present: Vec<ObjectId> = haves
-        .iter()
-        .copied()
-        .filter(|id| gx.has_object(id))
-        .collect();
-    if !present.is_empty() {
-        for c in h.walk(&present)? {
-            known.insert(c);
-            known.insert(h.commit_tree(c)?);
-        }
-    }
-    let mut order = Vec::new();
-    let mut done: HashSet<ObjectId> = HashSet::new();
-    // (id, children pushed?)
-    let mut stack: Vec<(ObjectId, bool)> = tips.iter().map(|t| (*t, false)).collect();
-    while let Some((id, expanded)) = stack.pop() {
-        if known.contains(&id) {
-            continue;
-        }
-        if expanded {
-            if done.insert(id) {
-                order.push(id);
-            }
-            continue;
-        }
-        if done.contains(&id) {
-            continue;
-        }
-        let obj = gx.find_object(id).map_err(StoreError::git)?;
-        stack.push((id, true));
-        match obj.kind {
-            gix::objs::Kind::Commit => {
-                let c =
-                    gix::objs::CommitRef::from_bytes(&obj.data, kind).map_err(StoreError::git)?;
-                stack.push((c.tree(), false));
-                stack.extend(c.parents().map(|p| (p, false)));
-            }
-            gix::objs::Kind::Tree => {
-                let t = gix::objs::TreeRef::from_bytes(&obj.data, kind).map_err(StoreError::git)?;
-                for e in &t.entries {
-                    if !e.mode.is_commit() {
-                        stack.push((e.oid.to_owned(), false));
-                    }
-                }
-            }
-            gix::objs::Kind::Tag => {
-                let t = gix::objs::TagRef::from_bytes(&obj.data, kind).map_err(StoreError::git)?;
-                stack.push((t.target(), false));
-            }
-            gix::objs::Kind::Blob => {}
-        }
-    }
-    Ok(order)
+    repo.history().missing_objects(tips, haves)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     /// Writes a shard-like file of `len` bytes under `dir`, named by its BLAKE3.

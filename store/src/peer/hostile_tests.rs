@@ -222,8 +222,14 @@ fn crafted_node(
             .block_on(async { ep.accept().await.unwrap().await })
             .unwrap();
         let (s, r) = rt.block_on(conn.accept_bi()).unwrap();
+        let asker = conn.clone();
         node(&rt, conn, s, r);
-        // Stay up until the pusher has read the answer and gone.
+        // Stay up until the pusher has read the answer and gone: closing the endpoint
+        // at once abandons an answer still in flight (the pusher then saw "connection
+        // lost", one run in three).
+        let _ = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(30), asker.closed()).await
+        });
         let _ =
             rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), ep.close()).await });
     });

@@ -264,33 +264,13 @@ fn first_missing_reference(
     kind: gix::objs::Kind,
     data: &[u8],
 ) -> Result<Option<ObjectId>> {
-    let hash_kind = gix::hash::Kind::Sha1;
-    fn bad(kind: gix::objs::Kind, e: impl std::fmt::Display) -> StoreError {
-        StoreError::MalformedHistory {
+    let refs =
+        crate::history::references(kind, data, true).map_err(|e| StoreError::MalformedHistory {
             object: format!("a {kind} sent by a peer"),
             why: e.to_string(),
-        }
-    }
-    let has = |id: &ObjectId| into.repo().has_object(id);
-    Ok(match kind {
-        gix::objs::Kind::Commit => {
-            let c = gix::objs::CommitRef::from_bytes(data, hash_kind).map_err(|e| bad(kind, e))?;
-            std::iter::once(c.tree())
-                .chain(c.parents())
-                .find(|id| !has(id))
-        }
-        gix::objs::Kind::Tree => {
-            let t = gix::objs::TreeRef::from_bytes(data, hash_kind).map_err(|e| bad(kind, e))?;
-            t.entries
-                .iter()
-                .filter(|e| !e.mode.is_commit())
-                .map(|e| e.oid.to_owned())
-                .find(|id| !has(id))
-        }
-        gix::objs::Kind::Tag => {
-            let t = gix::objs::TagRef::from_bytes(data, hash_kind).map_err(|e| bad(kind, e))?;
-            Some(t.target()).filter(|id| !has(id))
-        }
-        gix::objs::Kind::Blob => None,
-    })
+        })?;
+    Ok(refs
+        .into_iter()
+        .map(|r| r.id)
+        .find(|id| !into.repo().has_object(id)))
 }

@@ -31,7 +31,8 @@
 //!   ([`provider::Limits`]).
 //! - A peer that you **push to or pin on** asks you, over the same connection, for what
 //!   it lacks of the one commit you send: it gets that commit's history (every
-//!   ancestor, with its trees and pointers) and the shards its snapshot needs. Any other
+//!   ancestor, with its trees and pointers) and the shards that history needs (a pin:
+//!   the shards its snapshot needs; see [`crate::snapshot::shards::shards_to_push`]). Any other
 //!   request (your refs, your shard list, other commits or shards) is refused. Shards go
 //!   whole, so it also gets whatever other records share those shards, by hash and
 //!   without history naming them.
@@ -54,12 +55,11 @@ pub mod pins;
 pub mod protocol;
 pub mod provider;
 pub mod receive;
-pub mod remote;
 pub mod ticket;
 
+pub use crate::remote::peer::{PeerOptions, PeerRemote};
 pub use node::load_or_create_key;
 pub use provider::{Limits, ServeOptions, Serving, node_id, parse_node_id, serve};
-pub use remote::{PeerOptions, PeerRemote};
 pub use ticket::Ticket;
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 
 use super::answer::snapshot_shards;
 use super::protocol::Response;
-use super::remote::{PeerOptions, PeerRemote};
 use crate::error::{Result, StoreError};
 use crate::ops::remote::{Remote, RemoteUrl};
+use crate::remote::peer::{PeerOptions, PeerRemote};
 use crate::repo::Repo;
 
 /// A pin placed on a peer.
@@ -93,7 +93,11 @@ impl Repo {
             pin: Some(&name),
             ..Default::default()
         };
-        match peer.send_commit(self, id, to)? {
+        // A pin keeps a snapshot: the shards offered are those it needs.
+        let plan = |_: &[gix::ObjectId], _: &std::collections::HashSet<crate::Hash>| {
+            Ok(snapshot_shards(self, id, None)?.into_iter().collect())
+        };
+        match peer.send_commit(self, id, to, &plan)? {
             Response::Received { shards, bytes, .. } => Ok(PeerPin {
                 remote: remote.to_string(),
                 commit: id.to_string(),

@@ -11,8 +11,9 @@ use super::protocol::Request;
 use crate::Hash;
 use crate::error::{Result, StoreError};
 use crate::ops::fetch::partial_shard_path;
+pub use crate::remote::peer::Target;
 use crate::repo::Repo;
-use crate::shard::verify_shard_file;
+use crate::shard::accept_transfer;
 
 /// What taking shards moved.
 #[derive(Debug, Default, Clone, Copy)]
@@ -44,20 +45,8 @@ pub fn take_shards(repo: &Repo, link: &Link, wanted: &[(Hash, u64)]) -> Result<T
         let tmp = partial_shard_path(store.dir(), id);
         let got = link.shard(id, &tmp, &|n| progress.advance(n))?;
         took.moved += got.moved;
-        let sealed = match verify_shard_file(*id, &tmp, got.whole) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(StoreError::ShardRefused {
-                    remote: format!("{} (peer {})", link.name, link.peer()),
-                    shard: *id,
-                    source: Box::new(e),
-                });
-            }
-        };
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_data())
-            .map_err(|e| StoreError::io(format!("sync {}", tmp.display()), e))?;
+        let from = format!("{} (peer {})", link.name, link.peer());
+        let sealed = accept_transfer(&from, *id, &tmp, got.whole)?;
         crate::durable::rename_into(&tmp, &crate::shard_path(store.dir(), id))?;
         store.index_shard(&sealed)?;
         took.shards += 1;
@@ -80,19 +69,6 @@ pub struct Taken {
     pub up_to_date: bool,
     /// Run records added (0 or 1).
     pub runs_new: usize,
-}
-
-/// Where a commit taken from a peer goes: any of a branch, a pin and a run record.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Target<'a> {
-    /// The branch to move (`refs/heads/NAME`).
-    pub branch: Option<&'a str>,
-    /// Move the branch even when it is not a fast-forward.
-    pub force: bool,
-    /// The pin to set (`refs/pins/NAME`).
-    pub pin: Option<&'a str>,
-    /// The run record to add where absent (`refs/runs/NAME`).
-    pub run: Option<&'a str>,
 }
 
 /// Takes `commit` from the peer behind `link` (its snapshot's shards, then its history),
@@ -144,20 +120,12 @@ pub fn take_commit(repo: &Repo, link: &Link, commit: ObjectId, to: Target<'_>) -
         &format!("{} (peer {})", link.name, link.peer()),
         [(format!("commit {commit}"), commit)],
     )?;
-    if let (Some(f), Some(b)) = (&full, branch) {
-        if let Some(old) = out.old
-            && !force
-            && repo.history().merge_base(old, commit)? != Some(old)
-        {
-            return Err(StoreError::Refused(format!(
+    if let Some(b) = branch {
+        repo.accept_branch(b, out.old, commit, force, update_work_tree, |old| {
+            StoreError::Refused(format!(
                 "branch `{b}` here is at {old}, which {commit} does not contain: not a fast-forward (pull and merge first, or push with --force)"
-            )));
-        }
-        if update_work_tree {
-            repo.start_branch_at(b, commit)?;
-        } else {
-            repo.history().set_ref(f, commit)?;
-        }
+            ))
+        })?;
     }
     if let Some(p) = pin {
         repo.history().set_ref(&format!("refs/pins/{p}"), commit)?;

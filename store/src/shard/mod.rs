@@ -17,7 +17,7 @@ pub use format::{
     decode_table, encode_footer, max_raw_len,
 };
 pub use reader::{ShardFile, check_claims, read_record, verify_record};
-pub use verify::{verify_records, verify_shard_file};
+pub use verify::{accept_transfer, verify_records, verify_shard_file};
 pub use writer::{SealedShard, ShardWriter, shard_path as writer_path};
 
 /// Shards are sealed once they reach this many bytes.

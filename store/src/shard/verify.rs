@@ -17,6 +17,34 @@ use super::writer::SealedShard;
 use crate::Hash;
 use crate::error::{Result, StoreError};
 
+/// Checks a shard that arrived from remote `remote` into the file `tmp`
+/// ([`verify_shard_file`]) and syncs it, ready to be renamed into the store and indexed.
+/// A shard that fails is deleted and refused with [`StoreError::ShardRefused`] naming
+/// it and the remote: the one gate every transfer (fetch, clone, read-through, a push a
+/// peer takes) passes a shard through.
+pub fn accept_transfer(
+    remote: &str,
+    id: Hash,
+    tmp: &Path,
+    whole_proven: bool,
+) -> Result<SealedShard> {
+    let sealed = match verify_shard_file(id, tmp, whole_proven) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(tmp);
+            return Err(StoreError::ShardRefused {
+                remote: remote.to_string(),
+                shard: id,
+                source: Box::new(e),
+            });
+        }
+    };
+    std::fs::File::open(tmp)
+        .and_then(|f| f.sync_data())
+        .map_err(|e| StoreError::io(format!("sync {}", tmp.display()), e))?;
+    Ok(sealed)
+}
+
 /// Checks that the file at `path` is shard `id` (its BLAKE3 is its name, unless
 /// `whole_proven`: every byte was already checked against that hash as it arrived) and
 /// that every record in it holds what its table says ([`verify_records`]). Returns it

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use crate::Hash;
 
 mod cache;
+pub mod glob;
 mod layout;
 pub mod lease;
 pub mod path;
@@ -27,6 +28,7 @@ mod readahead;
 pub mod reader;
 pub mod readthrough;
 pub mod revision;
+pub mod shards;
 pub mod source;
 
 pub use cache::CacheStats;

@@ -62,10 +62,11 @@ use super::source::RemoteChunks;
 use crate::Hash;
 use crate::content::chunk_list;
 use crate::error::{Result, StoreError};
-use crate::ops::fork::Shared;
-use crate::ops::remote::{Remote, RemoteInfo, RemoteUrl, open_url};
+use crate::files::Shared;
+use crate::ops::remote::{RemoteInfo, RemoteUrl, open_url};
+use crate::remote::Remote;
 use crate::repo::{Access, COLONY_DIR, Repo};
-use crate::shard::{SealedShard, verify_shard_file};
+use crate::shard::{SealedShard, accept_transfer};
 
 /// The remote a clone records, asked first.
 const FIRST: &str = "origin";
@@ -214,16 +215,7 @@ fn fetch_from(
         let tmp = work.join(format!("transfer-{}-{n}-{id}", std::process::id()));
         files.0.push(tmp.clone());
         let how = remote.fetch_shard(&id, &tmp, &|_| {})?;
-        let sealed = verify_shard_file(id, &tmp, how == Shared::Verified).map_err(|e| {
-            StoreError::ShardRefused {
-                remote: info.name.clone(),
-                shard: id,
-                source: Box::new(e),
-            }
-        })?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_data())
-            .map_err(|e| StoreError::io(format!("sync {}", tmp.display()), e))?;
+        let sealed = accept_transfer(&info.name, id, &tmp, how == Shared::Verified)?;
         arrived.push((sealed, tmp));
     }
     // Store: the exclusive lock only for the renames and the index.

@@ -1,4 +1,5 @@
-//! A peer as a [`Remote`]: one or more tickets, connected on first use, tried in turn.
+//! A peer over iroh as a [`Remote`]: one or more tickets, connected on first use, tried
+//! in turn. The serving side (`colony serve`) is [`crate::peer`].
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -9,20 +10,33 @@ use gix::ObjectId;
 use iroh::{Endpoint, SecretKey};
 use tokio::runtime::Runtime;
 
-use super::answer::{Answerer, Outboards};
-use super::link::Link;
-use super::node::{EndpointOptions, bind, load_or_create_key, runtime};
-use super::protocol::{
-    ALPN, RUNS, Request, Response, SyncRecv, SyncSend, read_frame, read_frame_async, write_frame,
-};
-use super::receive::Target;
-use super::ticket::Ticket;
+use super::{PlanFn, PushReport, Remote, ShardPlan};
 use crate::Hash;
 use crate::error::{Result, StoreError};
+use crate::files::Shared;
 use crate::history::History;
-use crate::ops::fork::Shared;
-use crate::ops::remote::{PushReport, Remote};
+use crate::peer::answer::{Answerer, Outboards};
+use crate::peer::link::Link;
+use crate::peer::node::{EndpointOptions, bind, load_or_create_key, runtime};
+use crate::peer::protocol::{
+    ALPN, RUNS, Request, Response, SyncRecv, SyncSend, read_frame, read_frame_async, write_frame,
+};
+use crate::peer::ticket::Ticket;
 use crate::repo::Repo;
+use crate::snapshot::shards::shards_to_push;
+
+/// Where a commit sent to (and taken by) a peer goes: any of a branch, a pin and a run record.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Target<'a> {
+    /// The branch to move (`refs/heads/NAME`).
+    pub branch: Option<&'a str>,
+    /// Move the branch even when it is not a fast-forward.
+    pub force: bool,
+    /// The pin to set (`refs/pins/NAME`).
+    pub pin: Option<&'a str>,
+    /// The run record to add where absent (`refs/runs/NAME`).
+    pub run: Option<&'a str>,
+}
 
 /// How long to wait for a peer to answer a connection attempt.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -204,8 +218,15 @@ impl PeerRemote {
 
     /// Asks the peer to take `commit` from this dataset (moving `branch` and/or
     /// pinning it as `pin`), answering its requests for history and shards over the
-    /// same connection until it is done.
-    pub fn send_commit(&self, local: &Repo, commit: ObjectId, to: Target<'_>) -> Result<Response> {
+    /// same connection until it is done. The shards offered are those `plan` picks
+    /// (asked with no remote commits and no held shards: the peer keeps what it has).
+    pub fn send_commit(
+        &self,
+        local: &Repo,
+        commit: ObjectId,
+        to: Target<'_>,
+        plan: ShardPlan<'_>,
+    ) -> Result<Response> {
         let req = Request::Receive {
             commit: commit.to_string(),
             branch: to.branch.map(str::to_string),
@@ -213,7 +234,7 @@ impl PeerRemote {
             pin: to.pin.map(str::to_string),
             run: to.run.map(str::to_string),
         };
-        self.first(|link| self.converse(local, link, &req))
+        self.first(|link| self.converse(local, link, &req, plan))
     }
 
     /// Asks the peer to drop its pins on `rev`.
@@ -227,7 +248,13 @@ impl PeerRemote {
         })
     }
 
-    fn converse(&self, local: &Repo, link: &Link, req: &Request) -> Result<Response> {
+    fn converse(
+        &self,
+        local: &Repo,
+        link: &Link,
+        req: &Request,
+        plan: ShardPlan<'_>,
+    ) -> Result<Response> {
         let rt = &self.rt;
         let (mut send, mut recv) = rt
             .block_on(link.conn.open_bi())
@@ -248,7 +275,7 @@ impl PeerRemote {
             outboards: &outboards,
             lie: false,
         };
-        let mut offer = Offer::new(req);
+        let mut offer = Offer::new(req, plan);
         loop {
             let next = rt.block_on(async {
                 tokio::select! {
@@ -277,9 +304,16 @@ impl PeerRemote {
                         stream: &mut s,
                     };
                     let res = match asked {
-                        Ok(q) => offer
-                            .allows(local, &q)
-                            .and_then(|()| answerer.answer(&q, &mut w)),
+                        Ok(q) => offer.allows(&q).and_then(|()| match q {
+                            // What the push sends, worked out by the plan.
+                            Request::SnapshotShards { .. } => {
+                                let shards = offer.planned()?.to_vec();
+                                write_frame(&mut w, &Response::Shards(shards))
+                                    .map_err(|e| StoreError::io("send an answer", e))
+                                    .map(|()| 0)
+                            }
+                            q => answerer.answer(&q, &mut w),
+                        }),
                         Err(e) => Err(StoreError::io("read a request", e)),
                     };
                     if let Err(e) = res {
@@ -293,39 +327,51 @@ impl PeerRemote {
 }
 
 /// What a push or pin conversation offers the peer it asks: the commit sent, its
-/// history, and the shards its snapshot needs. The peer's requests for anything else
-/// (other refs, the list of every shard, other commits' history or shards) are refused.
+/// history, and the shards the plan picks for it (for a push, those its history needs;
+/// for a pin, those its snapshot needs). The peer's requests for anything else (other
+/// refs, the list of every shard, other commits' history or shards) are refused; asked
+/// for the commit's shards, it is answered with the plan.
 ///
 /// A shard is sent whole, so the peer also receives the other records packed into the
 /// same shards (chunks of files committed alongside, by their hashes, without the
 /// history that names them).
-struct Offer {
+struct Offer<'a> {
     /// The commit offered, `None` for a request that offers nothing (`Unpin`).
     commit: Option<ObjectId>,
-    /// The shards of its snapshot, listed on first need.
-    shards: Option<HashSet<Hash>>,
+    plan: ShardPlan<'a>,
+    /// The shards offered, worked out on first need.
+    shards: Option<Vec<(Hash, u64)>>,
 }
 
-impl Offer {
-    fn new(req: &Request) -> Offer {
+impl<'a> Offer<'a> {
+    fn new(req: &Request, plan: ShardPlan<'a>) -> Offer<'a> {
         let commit = match req {
             Request::Receive { commit, .. } => ObjectId::from_hex(commit.as_bytes()).ok(),
             _ => None,
         };
         Offer {
             commit,
+            plan,
             shards: None,
         }
     }
 
+    /// The shards offered.
+    fn planned(&mut self) -> Result<&[(Hash, u64)]> {
+        if self.shards.is_none() {
+            self.shards = Some((self.plan)(&[], &HashSet::new())?);
+        }
+        Ok(self.shards.as_deref().expect("just planned"))
+    }
+
     /// Whether the peer may have the answer to `q`; refused with what is offered.
-    fn allows(&mut self, local: &Repo, q: &Request) -> Result<()> {
+    fn allows(&mut self, q: &Request) -> Result<()> {
+        let offered = self
+            .commit
+            .map_or_else(|| "nothing".to_string(), |c| format!("commit {c}"));
         let refuse = |what: &str| {
-            let offered = self
-                .commit
-                .map_or_else(|| "nothing".to_string(), |c| format!("commit {c}"));
             Err(StoreError::Refused(format!(
-                "{what} is not offered: this conversation offers {offered}, its history and the shards of its snapshot only"
+                "{what} is not offered: this conversation offers {offered}, its history and the shards it needs only"
             )))
         };
         let Some(commit) = self.commit else {
@@ -340,11 +386,7 @@ impl Offer {
                 Some(t) => refuse(&format!("the history of {t}")),
             },
             Request::Shard { id, .. } => {
-                if self.shards.is_none() {
-                    let listed = crate::ops::sparse::snapshot_shards(local, commit, None)?;
-                    self.shards = Some(listed.into_keys().collect());
-                }
-                if self.shards.as_ref().is_some_and(|s| s.contains(id)) {
+                if self.planned()?.iter().any(|(s, _)| s == id) {
                     Ok(())
                 } else {
                     refuse(&format!("shard {id}"))
@@ -355,6 +397,12 @@ impl Offer {
             Request::Receive { .. } | Request::Unpin { .. } => refuse("a push or pin request"),
         }
     }
+}
+
+/// The plan of a push to a peer: the shards the history of `commit` needs
+/// ([`shards_to_push`]), all of them, since the peer asks only for those it lacks.
+fn history_needs(local: &Repo, commit: ObjectId) -> Box<PlanFn<'_>> {
+    Box::new(move |remote_tips, held| shards_to_push(local, &[commit], remote_tips, held))
 }
 
 impl Drop for PeerRemote {
@@ -408,7 +456,9 @@ impl Remote for PeerRemote {
                 run: Some(name),
                 ..Target::default()
             };
-            if let Response::Received { runs_new, .. } = me.send_commit(local, *commit, to)? {
+            if let Response::Received { runs_new, .. } =
+                me.send_commit(local, *commit, to, &history_needs(local, *commit))?
+            {
                 new += runs_new;
             }
         }
@@ -472,6 +522,7 @@ impl Remote for PeerRemote {
                 force,
                 ..Target::default()
             },
+            &history_needs(local, commit),
         )?;
         let Response::Received {
             old,

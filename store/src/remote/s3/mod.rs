@@ -25,9 +25,13 @@
 //! other is told the branch moved. Stores without conditional PUTs can disable them with
 //! `AWS_CONDITIONAL_PUT=disabled` (the last writer then wins).
 //!
-//! Run records ([`crate::ops::runs`]) travel like branches: their checkpoint shards, a
+//! Run records (`refs/runs/`, see `colony_store::ops::runs`) travel like branches: their checkpoint shards, a
 //! bundle named after the run's commit, then the ref, created only where absent (a run's
 //! name is the start of its record's hash, so an existing name is the same run).
+//!
+//! A push sends the shards the pushed history needs that the bucket lacks (the one rule
+//! of every kind of remote, [`crate::snapshot::shards::shards_to_push`]), worked out from the bucket's
+//! branches and shard listing.
 //!
 //! **Resuming.** A push killed halfway, run again, lists the shards already in the
 //! bucket and sends only the others (an interrupted multipart upload is restarted; S3
@@ -58,9 +62,9 @@ use object_store::aws::AmazonS3Builder;
 
 use crate::Hash;
 use crate::error::{Result, StoreError};
+use crate::files::Shared;
 use crate::history::History;
-use crate::ops::fork::Shared;
-use crate::ops::remote::{PushReport, Remote};
+use crate::remote::{PushReport, Remote};
 use crate::repo::Repo;
 
 /// Shards larger than this are uploaded in parts.

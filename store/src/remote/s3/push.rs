@@ -11,112 +11,26 @@ use super::layout;
 use super::{MULTIPART_THRESHOLD, PART_SIZE, S3Remote};
 use crate::Hash;
 use crate::error::{Result, StoreError};
-use crate::ops::push::non_fast_forward;
-use crate::ops::remote::PushReport;
+use crate::remote::{PushReport, non_fast_forward};
 use crate::repo::Repo;
-
-/// Children of a git object (tree entries, a commit's tree, a tag's target); a commit's
-/// parents are not included.
-fn children(kind: gix::objs::Kind, data: &[u8]) -> Result<Vec<ObjectId>> {
-    let hash_kind = gix::hash::Kind::Sha1;
-    Ok(match kind {
-        gix::objs::Kind::Commit => {
-            vec![
-                gix::objs::CommitRef::from_bytes(data, hash_kind)
-                    .map_err(StoreError::git)?
-                    .tree(),
-            ]
-        }
-        gix::objs::Kind::Tree => gix::objs::TreeRef::from_bytes(data, hash_kind)
-            .map_err(StoreError::git)?
-            .entries
-            .iter()
-            .filter(|e| !e.mode.is_commit())
-            .map(|e| e.oid.to_owned())
-            .collect(),
-        gix::objs::Kind::Tag => vec![
-            gix::objs::TagRef::from_bytes(data, hash_kind)
-                .map_err(StoreError::git)?
-                .target(),
-        ],
-        gix::objs::Kind::Blob => Vec::new(),
-    })
-}
-
-/// Every object reachable from `roots` (without following commit parents) not in
-/// `stop`, added to `seen`; the (kind, bytes) of each newly seen one go to `out` when
-/// given.
-fn collect(
-    repo: &gix::Repository,
-    roots: &[ObjectId],
-    seen: &mut HashSet<ObjectId>,
-    stop: &HashSet<ObjectId>,
-    mut out: Option<&mut Vec<(gix::objs::Kind, Vec<u8>)>>,
-) -> Result<()> {
-    let mut stack = roots.to_vec();
-    while let Some(id) = stack.pop() {
-        if stop.contains(&id) || !seen.insert(id) {
-            continue;
-        }
-        let obj = repo.find_object(id).map_err(StoreError::git)?;
-        stack.extend(children(obj.kind, &obj.data)?);
-        if let Some(out) = out.as_deref_mut() {
-            out.push((obj.kind, obj.data.to_vec()));
-        }
-    }
-    Ok(())
-}
+use crate::snapshot::shards::shards_to_push;
 
 impl S3Remote {
     /// The objects reachable from `commit` that the remote's branches (`remote_tips`,
-    /// those this dataset has) do not reach, git-style: commits not reachable from the
-    /// tips, with the trees and blobs the boundary commits' trees do not hold.
+    /// those this dataset has) do not reach ([`crate::history::History::walk_missing`]).
     fn objects_to_send(
         &self,
         local: &Repo,
         commit: ObjectId,
         remote_tips: &[ObjectId],
     ) -> Result<Vec<(gix::objs::Kind, Vec<u8>)>> {
-        let history = local.history();
-        let known: HashSet<ObjectId> = if remote_tips.is_empty() {
-            HashSet::new()
-        } else {
-            history.walk(remote_tips)?.into_iter().collect()
-        };
-        let new_commits: Vec<ObjectId> = history
-            .walk(&[commit])?
-            .into_iter()
-            .filter(|c| !known.contains(c))
-            .collect();
-        let hash_kind = gix::hash::Kind::Sha1;
-        let mut boundary_trees = Vec::new();
-        for c in &new_commits {
-            let obj = history.repo().find_object(*c).map_err(StoreError::git)?;
-            let parsed =
-                gix::objs::CommitRef::from_bytes(&obj.data, hash_kind).map_err(StoreError::git)?;
-            for p in parsed.parents() {
-                if known.contains(&p) {
-                    boundary_trees.push(history.commit_tree(p)?);
-                }
-            }
-        }
-        let mut have: HashSet<ObjectId> = HashSet::new();
-        collect(
-            history.repo(),
-            &boundary_trees,
-            &mut have,
-            &HashSet::new(),
-            None,
-        )?;
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        collect(
-            history.repo(),
-            &new_commits,
-            &mut seen,
-            &have,
-            Some(&mut out),
-        )?;
+        local
+            .history()
+            .walk_missing(&[commit], remote_tips, |_, kind, data| {
+                out.push((kind, data));
+                Ok(())
+            })?;
         Ok(out)
     }
 
@@ -175,24 +89,23 @@ impl S3Remote {
         Ok(size)
     }
 
-    /// Uploads every local shard the bucket lacks (a rerun after a killed push skips what
-    /// arrived); returns how many and their bytes.
-    pub(super) fn send_missing_shards(&self, local: &Repo) -> Result<(usize, u64)> {
-        let there: HashSet<Hash> = self.shards()?.into_iter().map(|(h, _)| h).collect();
-        let shards_dir = local.colony_dir().join("shards");
-        let missing: Vec<(Hash, u64)> = crate::ops::fork::list_shard_files(&shards_dir)?
-            .into_iter()
-            .filter(|h| !there.contains(h))
-            .map(|h| {
-                let size =
-                    std::fs::metadata(crate::shard_path(&shards_dir, &h)).map_or(0, |m| m.len());
-                (h, size)
-            })
-            .collect();
+    /// The bucket's shards.
+    pub(super) fn held_shards(&self) -> Result<HashSet<Hash>> {
+        Ok(self.shards()?.into_iter().map(|(h, _)| h).collect())
+    }
+
+    /// Uploads `missing` (shards the bucket lacks, from [`shards_to_push`]; a
+    /// rerun after a killed push plans again and skips what arrived); returns how many
+    /// and their bytes.
+    pub(super) fn send_shards(
+        &self,
+        local: &Repo,
+        missing: &[(Hash, u64)],
+    ) -> Result<(usize, u64)> {
         let progress = local.progress();
         progress.begin("pushing shards", Some(missing.iter().map(|(_, s)| s).sum()));
         let mut bytes = 0;
-        for (id, _) in &missing {
+        for (id, _) in missing {
             bytes += self.upload_shard(local, id, &|n| progress.advance(n))?;
         }
         progress.end();
@@ -224,7 +137,7 @@ impl S3Remote {
         }
     }
 
-    /// See [`crate::ops::remote::Remote::push`].
+    /// See [`crate::remote::Remote::push`].
     pub(super) fn push_branch(
         &self,
         local: &Repo,
@@ -255,16 +168,18 @@ impl S3Remote {
             return Err(non_fast_forward(&self.name, branch, o.commit, commit));
         }
 
-        let (shards, bytes) = self.send_missing_shards(local)?;
-        report.shards = shards;
-        report.bytes = bytes;
-
-        // History: one bundle of what the remote's branches do not reach.
+        // Shards first: those the pushed history needs that the bucket lacks.
         let tips: Vec<ObjectId> = refs
             .iter()
             .map(|r| r.commit)
             .filter(|c| history.repo().has_object(*c))
             .collect();
+        let missing = shards_to_push(local, &[commit], &tips, &self.held_shards()?)?;
+        let (shards, bytes) = self.send_shards(local, &missing)?;
+        report.shards = shards;
+        report.bytes = bytes;
+
+        // History: one bundle of what the remote's branches do not reach.
         report.objects = self.send_bundle(local, commit, &tips)?;
 
         // The branch, last and conditionally.

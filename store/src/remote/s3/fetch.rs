@@ -6,7 +6,6 @@ use std::path::Path;
 
 use futures::StreamExt;
 use gix::ObjectId;
-use gix::objs::Write as _;
 use object_store::{GetOptions, GetRange, ObjectStoreExt};
 
 use super::S3Remote;
@@ -353,60 +352,22 @@ fn write_from_pool(
     into: &History,
     tips: &[ObjectId],
 ) -> Result<u64> {
-    let hash_kind = gix::hash::Kind::Sha1;
-    // Iterative post-order: children written before the objects that refer to them.
-    // An object written is in `into` from then on, so `has_object` also skips repeats.
-    // Blobs (most objects) refer to nothing and are written on their first visit.
-    let mut stack: Vec<(ObjectId, bool)> = tips.iter().map(|t| (*t, false)).collect();
     let mut n = 0;
-    while let Some((id, expanded)) = stack.pop() {
-        if into.repo().has_object(id) {
-            continue;
-        }
-        let (kind, data) = pool.get(&id)?.ok_or_else(|| StoreError::Remote {
-            remote: remote.to_string(),
-            why: format!("history object {id} is missing from the bucket"),
-        })?;
-        if !expanded && kind != gix::objs::Kind::Blob {
-            stack.push((id, true));
-            match kind {
-                gix::objs::Kind::Commit => {
-                    let c = gix::objs::CommitRef::from_bytes(&data, hash_kind)
-                        .map_err(StoreError::git)?;
-                    stack.push((c.tree(), false));
-                    stack.extend(c.parents().map(|p| (p, false)));
-                }
-                gix::objs::Kind::Tree => {
-                    let t = gix::objs::TreeRef::from_bytes(&data, hash_kind)
-                        .map_err(StoreError::git)?;
-                    for e in &t.entries {
-                        if !e.mode.is_commit() {
-                            stack.push((e.oid.to_owned(), false));
-                        }
-                    }
-                }
-                gix::objs::Kind::Tag => {
-                    let t =
-                        gix::objs::TagRef::from_bytes(&data, hash_kind).map_err(StoreError::git)?;
-                    stack.push((t.target(), false));
-                }
-                gix::objs::Kind::Blob => unreachable!("blobs are written at once"),
-            }
-            continue;
-        }
-        let got = into
-            .repo()
-            .objects
-            .write_buf(kind, &data)
-            .map_err(StoreError::git)?;
-        if got != id {
-            return Err(StoreError::MalformedHistory {
-                object: id.to_string(),
-                why: format!("the staged copy hashes to {got}"),
-            });
-        }
-        n += 1;
-    }
+    crate::history::walk_objects(
+        tips,
+        crate::history::Follow::HISTORY,
+        |id| into.repo().has_object(id),
+        |id| {
+            pool.get(id)?.ok_or_else(|| StoreError::Remote {
+                remote: remote.to_string(),
+                why: format!("history object {id} is missing from the bucket"),
+            })
+        },
+        |id, kind, data| {
+            n += 1;
+            into.write_object_as(id, kind, &data)
+        },
+    )?;
     Ok(n)
 }
 
@@ -419,29 +380,18 @@ mod tests {
 
     /// Every object reachable from `tip`, as (id, kind, bytes).
     fn objects(h: &History, tip: ObjectId) -> Vec<(ObjectId, gix::objs::Kind, Vec<u8>)> {
-        let sha1 = gix::hash::Kind::Sha1;
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        let mut todo = vec![tip];
-        while let Some(id) = todo.pop() {
-            if !seen.insert(id) {
-                continue;
-            }
-            let o = h.repo().find_object(id).unwrap();
-            match o.kind {
-                gix::objs::Kind::Commit => {
-                    let c = gix::objs::CommitRef::from_bytes(&o.data, sha1).unwrap();
-                    todo.push(c.tree());
-                    todo.extend(c.parents());
-                }
-                gix::objs::Kind::Tree => {
-                    let t = gix::objs::TreeRef::from_bytes(&o.data, sha1).unwrap();
-                    todo.extend(t.entries.iter().map(|e| e.oid.to_owned()));
-                }
-                _ => {}
-            }
-            out.push((id, o.kind, o.data.clone()));
-        }
+        crate::history::walk_objects(
+            &[tip],
+            crate::history::Follow::HISTORY,
+            |_| false,
+            |id| h.load_object(id),
+            |id, kind, data| {
+                out.push((id, kind, data));
+                Ok(())
+            },
+        )
+        .unwrap();
         out
     }
 

@@ -7,6 +7,7 @@ use super::S3Remote;
 use super::layout;
 use crate::error::Result;
 use crate::repo::Repo;
+use crate::snapshot::shards::shards_to_push;
 
 impl S3Remote {
     /// Every run record in the bucket, as (name, commit).
@@ -31,7 +32,7 @@ impl S3Remote {
         Ok(out)
     }
 
-    /// Sends `runs`: the shards the bucket lacks (checkpoints live in shards), one bundle
+    /// Sends `runs`: the shards they need ([`shards_to_push`]; checkpoints live in shards), one bundle
     /// per run of what the bucket's branches and runs do not reach, then each run's ref,
     /// created only where absent. Returns how many runs were new.
     pub(super) fn push_run_records(
@@ -50,7 +51,6 @@ impl S3Remote {
         if todo.is_empty() {
             return Ok(0);
         }
-        self.send_missing_shards(local)?;
         let repo = local.history().repo();
         let tips: Vec<ObjectId> = self
             .read_refs()?
@@ -59,6 +59,9 @@ impl S3Remote {
             .chain(there.iter().map(|(_, c)| *c))
             .filter(|c| repo.has_object(*c))
             .collect();
+        let commits: Vec<ObjectId> = todo.iter().map(|(_, c)| *c).collect();
+        let missing = shards_to_push(local, &commits, &tips, &self.held_shards()?)?;
+        self.send_shards(local, &missing)?;
         let mut new = 0;
         for (name, commit) in todo {
             self.send_bundle(local, *commit, &tips)?;
