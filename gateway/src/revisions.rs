@@ -128,7 +128,7 @@ impl Revisions {
             (commit, time)
         };
         if let Some(only) = &self.only
-            && commit.to_string() != *only
+            && !only.eq_ignore_ascii_case(&commit.to_string())
         {
             return Err(StoreError::UnknownRevision {
                 rev: rev.to_string(),

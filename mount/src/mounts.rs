@@ -17,7 +17,7 @@ pub fn is_mounted(dir: &Path) -> bool {
     let Ok(dir) = absolute(dir) else {
         return false;
     };
-    mounted_colony_dirs().iter().any(|d| *d == dir)
+    mounted_colony_dirs().contains(&dir)
 }
 
 /// Unmounts the colony mount at `dir`, whichever process serves it (that process sees
