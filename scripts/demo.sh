@@ -9,6 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/colony/target}"
 # with scripts/test.sh, and the demo data is small. Benchmarks use --release.
 cargo build --locked -p colony-cli
 colony="$CARGO_TARGET_DIR/debug/colony"
+# The Python package (`import colony`, `colony://` for pandas/pyarrow/polars/datasets),
+# built from python/ by maturin in the same profile and cache, installed into python3.
+MATURIN_PEP517_ARGS="--profile dev" python3 -m pip install --quiet --disable-pip-version-check ./python
 work="$(mktemp -d "${TMPDIR:-/tmp}/colony-demo.XXXXXX")"
 echo "demo dataset: $work"
 cd "$work"
@@ -39,6 +42,13 @@ grep -q '^100,class2,' labels/table.csv && echo "v1 restored byte-exact"
 step switch main
 step verify
 step fsck
+printf '\n\033[1m$ python3: pandas reads v1 in place through colony://\033[0m\n'
+python3 -c '
+import pandas as pd
+old = pd.read_csv("colony://main~1/labels/table.csv", storage_options={"dataset": "."})
+now = pd.read_csv("colony://main/labels/table.csv", storage_options={"dataset": "."})
+print("row 100 at v1:", old.loc[old.id == 100, "label"].item(), "| now:", now.loc[now.id == 100, "label"].item())
+'
 echo
 echo "history is plain git: git --git-dir $work/.colony/history log --stat"
 git --git-dir "$work/.colony/history" log --oneline

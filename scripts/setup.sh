@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what colony's builds, tests and demos need on a fresh machine, idempotently:
-# Python packages the table, S3 (moto, a local S3 server), TLS and benchmark tests use, and the
+# Python packages the table, S3 (moto, a local S3 server), TLS, Python-package (pandas, fsspec,
+# Hugging Face datasets) and benchmark tests use, and the
 # Node packages that give the DAO tests a real Ethereum node (anvil) and the Solidity
 # compiler.
 set -euo pipefail
@@ -10,7 +11,7 @@ command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from
 command -v git >/dev/null || { echo "error: git not found; install git" >&2; exit 1; }
 
 if [ -f scripts/requirements-test.txt ] && command -v python3 >/dev/null; then
-  if ! python3 -c 'import pyarrow, palmerpenguins, moto.server, cryptography, mcp, polars, boto3' 2>/dev/null; then
+  if ! python3 -c 'import pyarrow, palmerpenguins, moto.server, cryptography, mcp, polars, boto3, pandas, fsspec, datasets' 2>/dev/null; then
     echo "setup: installing Python test packages (scripts/requirements-test.txt)"
     python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
   fi

@@ -48,18 +48,24 @@ impl CliError {
     }
 }
 
-impl From<StoreError> for CliError {
-    fn from(e: StoreError) -> Self {
-        let hint = match &e {
+/// What to do about `e` (the hint of the error wrapped with a file's path, for one that is).
+fn store_hint(e: &StoreError) -> Option<String> {
+    match e {
+        StoreError::AtPath { source, .. } => store_hint(source),
             StoreError::NotADataset(_) => Some("run `colony init` to create one here".to_string()),
             StoreError::CorruptShard { .. } | StoreError::CorruptChunk { .. } => {
                 Some("run `colony fsck` to see every damaged object and the files it affects".into())
             }
             StoreError::HostilePath { .. } => Some("the revision was made by a tool that does not check paths; inspect it with `colony show`".into()),
             StoreError::PinUnverified { .. } => Some("bring the missing shards with `colony fetch REMOTE` (or repair the store with `colony fsck`), then pin again".into()),
-            StoreError::ReadThrough { remote, .. } => Some(format!("every configured remote was tried, `{remote}` first (`colony remote` lists them); check that one is reachable and honest, or bring every shard with `colony fetch {remote}`")),
-            _ => None,
-        };
+        StoreError::ReadThrough { remote, .. } => Some(format!("every configured remote was tried, `{remote}` first (`colony remote` lists them); check that one is reachable and honest, or bring every shard with `colony fetch {remote}`")),
+        _ => None,
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        let hint = store_hint(&e);
         CliError {
             message: e.to_string(),
             hint,

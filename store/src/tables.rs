@@ -275,6 +275,7 @@ mod engine {
         Err(off())
     }
 
+    /// Unavailable without the `tables` feature.
     pub fn check_read_only(_: &str) -> Result<()> {
         Err(off())
     }

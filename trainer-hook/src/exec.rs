@@ -360,6 +360,9 @@ pub fn exec_run<'a>(store: impl Into<StoreAccess<'a>>, opts: &ExecOptions) -> Re
             .args(&argv[1..])
             .current_dir(&opts.cwd)
             .envs(env)
+            // What `colony.from_env()` opens in Python: the dataset and the pinned commit.
+            .env("COLONY_DATASET", &dataset_root)
+            .env("COLONY_COMMIT", commit.to_string())
             .env("COLONY_SNAPSHOT_ROOT", &root)
             .env("COLONY_RUN_DIR", &out_dir)
             .env("COLONY_SEED", opts.seed.to_string())

@@ -31,7 +31,9 @@ use crate::{CliError, Ctx, output};
 ///
 /// `--exec "CMD ARGS..."` hands the revision to any external trainer instead: the command
 /// runs with COLONY_SNAPSHOT_DIR (the revision, read-only), COLONY_SNAPSHOT_ROOT,
-/// COLONY_RUN_DIR (a folder for its outputs) and COLONY_SEED set; the record names the
+/// COLONY_DATASET and COLONY_COMMIT (the dataset's folder and the pinned commit, which
+/// the Python package's `colony.from_env()` opens), COLONY_RUN_DIR (a folder for its
+/// outputs) and COLONY_SEED set; the record names the
 /// command, the BLAKE3 of every argument that is a file, the exit status and the files
 /// written to COLONY_RUN_DIR (stored in the run). colony exits with the command's status.
 /// Where FUSE is available COLONY_SNAPSHOT_DIR is a read-only mount of the revision (as
