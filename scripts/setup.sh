@@ -17,6 +17,18 @@ if [ -f scripts/requirements-test.txt ] && command -v python3 >/dev/null; then
   fi
 fi
 
+# PyTorch for the Python package's torch tests. Its default Linux wheel brings ~3 GB of
+# CUDA libraries, so it goes once into a cached environment outside the clone (like the
+# build cache) that also sees the packages above; tests find it at $COLONY_TORCH_VENV.
+if command -v python3 >/dev/null; then
+  torch_venv="${COLONY_TORCH_VENV:-$HOME/.cache/colony/torch-venv}"
+  if ! "$torch_venv/bin/python" -c 'import torch' 2>/dev/null; then
+    echo "setup: installing PyTorch into $torch_venv (once; about 5 GB)"
+    python3 -m venv --system-site-packages "$torch_venv"
+    "$torch_venv/bin/python" -m pip install --quiet --disable-pip-version-check torch
+  fi
+fi
+
 if [ -f dao-bridge/package.json ]; then
   if ! command -v npm >/dev/null; then
     echo "error: npm not found; the DAO bridge tests need Node.js (apt-get install nodejs npm)" >&2

@@ -72,7 +72,33 @@ impl Package {
 
     /// `python3` with this package importable and Hugging Face's caches in the staging folder.
     fn python(&self) -> Command {
-        let mut c = Command::new("python3");
+        self.python_at(Path::new("python3"))
+    }
+
+    /// The same with the Python of the cached PyTorch environment `scripts/setup.sh`
+    /// makes (`$COLONY_TORCH_VENV`, default `~/.cache/colony/torch-venv`).
+    fn torch_python(&self) -> Command {
+        let venv = std::env::var_os("COLONY_TORCH_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                    .join(".cache/colony/torch-venv")
+            });
+        let python = venv.join("bin/python");
+        let ok = Command::new(&python)
+            .args(["-c", "import torch"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "no PyTorch at {}: run `scripts/setup.sh` (it installs torch there once)",
+            python.display()
+        );
+        self.python_at(&python)
+    }
+
+    fn python_at(&self, python: &Path) -> Command {
+        let mut c = Command::new(python);
         c.env("PYTHONPATH", self.dir.path())
             .env("HF_HOME", self.dir.path().join("hf"))
             .env_remove("COLONY_DATASET");
@@ -82,15 +108,15 @@ impl Package {
     /// Runs `tests/python/<script>` with `args`; panics with its output unless it
     /// succeeds; returns stdout.
     fn run(&self, script: &str, args: &[&str]) -> String {
+        self.run_with(self.python(), script, args)
+    }
+
+    /// [`Package::run`] with the given Python.
+    fn run_with(&self, mut python: Command, script: &str, args: &[&str]) -> String {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/python")
             .join(script);
-        let out = self
-            .python()
-            .arg(path)
-            .args(args)
-            .output()
-            .expect("python3 runs");
+        let out = python.arg(path).args(args).output().expect("python3 runs");
         assert!(
             out.status.success(),
             "{script} failed:\n--- stdout\n{}\n--- stderr\n{}",
@@ -399,4 +425,31 @@ open(os.path.join(os.environ["COLONY_RUN_DIR"], "seen.txt"), "w").write(f"{len(d
             .len(),
         3_000_000
     );
+}
+
+#[test]
+fn torch_dataloader_workers_see_every_item_once_in_a_seeded_order() {
+    let pkg = Package::stage();
+    let python = pkg.torch_python();
+    let (d, expected) = two_versions();
+    let root = d.path();
+    // Forty items of different sizes on main, mirrored where a checkout would put them.
+    for i in 0..40u64 {
+        let bytes = random_bytes(1_000 + (i as usize * 7_919) % 90_000, 100 + i);
+        let rel = format!("items/item{i:02}.bin");
+        write(root, &rel, &bytes);
+        write(expected.path(), &rel, &bytes);
+    }
+    write_tables(expected.path(), 2);
+    commit_all(root, "items");
+    let out = pkg.run_with(
+        python,
+        "torch_datasets.py",
+        &[
+            root.to_str().unwrap(),
+            expected.path().to_str().unwrap(),
+            "main",
+        ],
+    );
+    assert!(out.contains("torch ok 40 30000"), "{out}");
 }

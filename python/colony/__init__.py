@@ -126,27 +126,56 @@ class Dataset:
         snapshot root. While it is open, ``gc`` keeps its data. ``cache_bytes`` bounds
         the verified chunks kept in memory (default 64 MiB); ``offline`` refuses to read
         through to remotes in a sparse clone."""
-        return Snapshot(self._native.snapshot(rev, cache_bytes, offline))
+        return Snapshot(self._native.snapshot(rev, cache_bytes, offline), self.root, cache_bytes, offline)
 
     def __repr__(self) -> str:
         return f"colony.Dataset({self.root!r})"
 
 
 class Snapshot:
-    """One revision, read in place. Safe to share between threads; reads release the GIL."""
+    """One revision, read in place. Safe to share between threads; reads release the GIL.
 
-    def __init__(self, native: "_native.Snapshot"):
-        self._native = native
+    Safe to hand to other processes too: pickled (``spawn``) or inherited (``fork``, as
+    DataLoader workers are), it reopens the same commit in the new process on first use,
+    with its own cache and lease.
+    """
+
+    def __init__(self, native: "_native.Snapshot", dataset_root: str, cache_bytes: Optional[int] = None,
+                 offline: bool = False):
+        self._opened = native
+        self._pid = os.getpid()
+        self._dataset_root = dataset_root
+        self._revision = native.revision
+        self._commit = native.commit
+        self._options = (cache_bytes, offline)
+
+    @property
+    def _native(self) -> "_native.Snapshot":
+        # A reader's background threads do not survive fork: a child opens its own.
+        if self._opened is None or self._pid != os.getpid():
+            self._opened = _native.Dataset(self._dataset_root).snapshot(self._commit, *self._options)
+            self._pid = os.getpid()
+        return self._opened
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_opened"] = None
+        return state
+
+    @property
+    def dataset_root(self) -> str:
+        """The folder of the dataset this revision belongs to."""
+        return self._dataset_root
 
     @property
     def revision(self) -> str:
         """The revision as it was named when opened."""
-        return self._native.revision
+        return self._revision
 
     @property
     def commit(self) -> str:
         """The commit id."""
-        return self._native.commit
+        return self._commit
 
     @property
     def root(self) -> str:
@@ -220,7 +249,7 @@ class SnapshotFile(io.RawIOBase):
         info = snapshot.stat(path)
         if info["kind"] == "dir":
             raise IsAFolder(f"`{info['path']}` is a folder in {snapshot.revision}, not a file")
-        self._snap = snapshot._native
+        self._snap = snapshot
         self.name = info["path"]
         self.size = int(info["size"])
         self.hash = info["hash"]
@@ -260,7 +289,7 @@ class SnapshotFile(io.RawIOBase):
             size = max(self.size - self._pos, 0)
         if size == 0 or self._pos >= self.size:
             return b""
-        data = self._snap.read(self.name, self._pos, size)
+        data = self._snap._native.read(self.name, self._pos, size)
         self._pos += len(data)
         return data
 
