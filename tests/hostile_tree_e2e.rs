@@ -291,6 +291,7 @@ fn record(root: &Path, note: &str) -> RunRecord {
         checkpoints: Vec::new(),
         final_weights: None,
         exec: None,
+        torch: None,
     }
 }
 

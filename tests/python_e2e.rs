@@ -453,3 +453,147 @@ fn torch_dataloader_workers_see_every_item_once_in_a_seeded_order() {
     );
     assert!(out.contains("torch ok 40 30000"), "{out}");
 }
+
+/// Runs `tests/python/recorder.py STEPS EVERY` with the torch Python in `project` (a
+/// folder holding a copy of it) on `commit` of `root`; returns what the Recorder wrote.
+fn record_run(pkg: &Package, project: &Path, root: &Path, commit: &str) -> serde_json::Value {
+    let mut python = pkg.torch_python();
+    let out = python
+        .current_dir(project)
+        .args(["recorder.py", "40", "10"])
+        .env("COLONY_DATASET", root)
+        .env("COLONY_COMMIT", commit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "recorder.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_pytorch_run_recorded_twice_is_identical_verifies_and_a_tampered_link_is_named() {
+    let pkg = Package::stage();
+    let (d, _) = two_versions();
+    let root = d.path();
+    let commit = json(root, &["log", "v1"])[0]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let project = tempfile::tempdir().unwrap();
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python");
+    std::fs::copy(
+        scripts.join("recorder.py"),
+        project.path().join("recorder.py"),
+    )
+    .unwrap();
+    let a = record_run(&pkg, project.path(), root, &commit);
+    let b = record_run(&pkg, project.path(), root, &commit);
+    // The record (so its hash and the run id) is the same; only the commit's time differs.
+    assert_eq!(
+        a["record_hash"], b["record_hash"],
+        "two runs of the same script give the same record"
+    );
+    assert_eq!(a["id"], b["id"]);
+    let id = a["id"].as_str().unwrap();
+    // The CLI lists and shows it like any run, bound to the revision trained on.
+    let list = json(root, &["run", "list"]);
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(listed["kind"], "torch");
+    assert_eq!(listed["snapshot"], commit.as_str());
+    assert_eq!(listed["steps"], 40);
+    let shown = ok(root, &["run", "show", id]);
+    assert!(shown.contains("recorder.py"), "{shown}");
+    // `run verify` re-runs the script from the checkpoint before step 15 up to 25.
+    let verify = |run: &str, steps: &str| {
+        let mut c = cmd(
+            project.path(),
+            &[
+                "-C",
+                root.to_str().unwrap(),
+                "run",
+                "verify",
+                run,
+                "--steps",
+                steps,
+                "--json",
+            ],
+        );
+        c.env("PYTHONPATH", pkg.dir.path());
+        let out = c.output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), v)
+    };
+    let (code, v) = verify(id, "15..25");
+    assert_eq!(code, Some(0), "{v}");
+    assert!(v["first_bad"].is_null(), "{v}");
+    assert_eq!(
+        v["reexecuted"], 15,
+        "from the step-10 checkpoint to step 25: {v}"
+    );
+    let (code, v) = verify(id, "0..3");
+    assert_eq!(code, Some(0), "the initialisation re-runs too: {v}");
+    // The run travels with the dataset: a clone lists it and verifies it the same way.
+    let top = tempfile::tempdir().unwrap();
+    ok(top.path(), &["clone", root.to_str().unwrap(), "copy"]);
+    let copy = top.path().join("copy");
+    let cloned = json(&copy, &["run", "list"]);
+    assert!(
+        cloned.as_array().unwrap().iter().any(|r| r["id"] == id),
+        "{cloned}"
+    );
+    let mut c = cmd(
+        project.path(),
+        &[
+            "-C",
+            copy.to_str().unwrap(),
+            "run",
+            "verify",
+            id,
+            "--steps",
+            "38..40",
+            "--json",
+        ],
+    );
+    c.env("PYTHONPATH", pkg.dir.path());
+    let v: serde_json::Value = serde_json::from_str(&ok_cmd(c)).unwrap();
+    assert!(v["first_bad"].is_null(), "{v}");
+    // A record whose link 22 was changed: verification names step 22.
+    let tampered = pkg.run_with(
+        pkg.torch_python(),
+        "tamper.py",
+        &[root.to_str().unwrap(), a["commit"].as_str().unwrap(), "22"],
+    );
+    let tampered: serde_json::Value = serde_json::from_str(&tampered).unwrap();
+    let bad_id = tampered["id"].as_str().unwrap();
+    assert_ne!(bad_id, id);
+    let (code, v) = verify(bad_id, "15..25");
+    assert_eq!(code, Some(3), "{v}");
+    assert_eq!(v["first_bad"]["step"], 22, "{v}");
+    assert_eq!(v["first_bad"]["what"], "hash", "{v}");
+    // A script that changed since the run is refused, not re-run.
+    std::fs::write(project.path().join("recorder.py"), "print('changed')\n").unwrap();
+    let mut c = cmd(
+        project.path(),
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "run",
+            "verify",
+            id,
+            "--steps",
+            "1..2",
+        ],
+    );
+    c.env("PYTHONPATH", pkg.dir.path());
+    let err = fails_cmd(c);
+    assert!(err.contains("has changed since the run"), "{err}");
+}

@@ -24,7 +24,10 @@ worker saw.
 
 from __future__ import annotations
 
+import io
+import os
 import random
+import struct
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
@@ -32,7 +35,7 @@ import torch.utils.data as tud
 
 import colony
 
-__all__ = ["SnapshotDataset", "StreamingSnapshot", "epoch_order", "shard_of"]
+__all__ = ["SnapshotDataset", "StreamingSnapshot", "Recorder", "seed", "epoch_order", "shard_of"]
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> List[int]:
@@ -72,6 +75,19 @@ class _Items:
 
     def __len__(self) -> int:
         return len(self._rows) if self._rows is not None else len(self.files)
+
+    def describe(self) -> Dict[str, Any]:
+        """What the items are: the commit and the table, or the files (count and a
+        BLAKE3 over their paths and hashes)."""
+        out: Dict[str, Any] = {"commit": self.snapshot.commit, "items": len(self)}
+        if self.table is not None:
+            out["table"] = self.table
+        else:
+            from colony.record import state_hash
+
+            out["files"] = state_hash(
+                f"{p}\0{self.snapshot.stat(p)['hash']}\n".encode() for p in self.files)
+        return out
 
     def get(self, i: int) -> Any:
         if self._rows is not None:
@@ -145,6 +161,10 @@ class SnapshotDataset(tud.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def describe(self) -> Dict[str, Any]:
+        """What the items are, for a run record (the order is the sampler's)."""
+        return self.items.describe()
+
     def __getitem__(self, i: int) -> Any:
         if i < 0:
             i += len(self)
@@ -169,6 +189,11 @@ class StreamingSnapshot(tud.IterableDataset):
             raise ValueError("give both rank and world_size, or neither")
         self.rank = rank
         self.world_size = world_size
+
+    def describe(self) -> Dict[str, Any]:
+        """How this stream orders its items, for a run record."""
+        return dict(self.items.describe(), order="colony.torch.epoch_order v1", seed=self.seed,
+                    split="colony.torch.shard_of")
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next iteration reads (its order differs per epoch)."""
@@ -198,3 +223,121 @@ class StreamingSnapshot(tud.IterableDataset):
         for i in self.order():
             item = self.items.get(i)
             yield self.transform(item) if self.transform else item
+
+
+# -- recording PyTorch runs ------------------------------------------------------------
+
+
+def seed(value: Optional[int] = None) -> int:
+    """Seeds PyTorch's and Python's generators with ``value`` (default ``$COLONY_SEED``,
+    else 0) and returns it. Call it before building the model: the initial weights are
+    part of the recorded state."""
+    if value is None:
+        value = int(os.environ.get("COLONY_SEED", "0"))
+    torch.manual_seed(value)
+    random.seed(value)
+    return value
+
+
+def _tensor_bytes(t: "torch.Tensor") -> bytes:
+    t = t.detach().to("cpu").contiguous()
+    if t.dtype == torch.bool:
+        t = t.to(torch.uint8)
+    return t.reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def _state_pieces(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", step: int):
+    """The state bytes of ``colony-torch-state v1``, in order: every tensor of
+    ``model.state_dict()`` (parameters and buffers, in its order; raw little-endian bytes
+    of its dtype, row-major), then the optimizer's per-parameter state by parameter index
+    and by name (tensors as their bytes, numbers as float64), then u64le(step)."""
+    for t in model.state_dict().values():
+        yield _tensor_bytes(t)
+    state = optimizer.state_dict()["state"]
+    for idx in sorted(state):
+        for name in sorted(state[idx]):
+            v = state[idx][name]
+            yield _tensor_bytes(v) if isinstance(v, torch.Tensor) else struct.pack("<d", float(v))
+    yield struct.pack("<Q", step)
+
+
+class Recorder:
+    """Records a PyTorch run like the built-in trainer records its runs.
+
+        colony.torch.seed()                                  # before building the model
+        model, opt = build(), torch.optim.AdamW(...)
+        rec = colony.torch.Recorder(model, opt, every=50, data=stream)
+        for step in rec.steps(1000):                         # the batch must follow from step
+            loss = train_step(model, opt, batch_for(step))
+            rec.step(loss.item())                            # after optimizer.step()
+        rec.finish()                                         # the run record on refs/runs/
+
+    After each step it adds a link to the hash chain over the state (parameters and
+    buffers, optimizer state, step count: ``colony-torch-state v1``), every ``every`` steps
+    stores a checkpoint (``torch.save`` of model, optimizer and RNG state: each tensor's
+    bytes are chunked by content, so unchanged tensors are stored once), and at the end
+    writes the record bound to the snapshot (``snapshot``, default :func:`colony.from_env`),
+    the script's BLAKE3, the seed and ``data``'s order. Under ``colony run verify`` it
+    restores the checkpoint before the first step asked for, re-executes and compares each
+    link, and stops at the first that differs.
+    """
+
+    def __init__(self, model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", every: int = 100,
+                 seed: Optional[int] = None, snapshot: Optional["colony.Snapshot"] = None,
+                 data: Any = None, command: Optional[List[str]] = None):
+        from colony.record import RunSession
+
+        self.model, self.optimizer = model, optimizer
+        if seed is None:
+            seed = int(os.environ.get("COLONY_SEED", "0"))
+        if snapshot is None:
+            snapshot = colony.from_env()
+        device = next((p.device.type for p in model.parameters()), "cpu")
+        describe = getattr(data, "describe", None)
+        info = {
+            "torch_version": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "device": device,
+            "data_order": describe() if callable(describe) else {"described": False},
+        }
+        self.session = RunSession(
+            snapshot,
+            state=lambda step: _state_pieces(model, optimizer, step),
+            weights=lambda: (_tensor_bytes(p) for p in model.parameters()),
+            checkpoint=self._checkpoint,
+            restore=self._restore,
+            every=every, seed=seed, info=info, command=command,
+            trainer={"name": "colony.torch", "version": colony.__version__, "backend": f"pytorch {torch.__version__}"},
+        )
+
+    @property
+    def verifying(self) -> bool:
+        """Whether this process re-executes a recorded run (``colony run verify``)."""
+        return self.session.verify is not None
+
+    def steps(self, total: int) -> Iterator[int]:
+        """The step numbers to run (see :meth:`colony.record.RunSession.steps`)."""
+        return self.session.steps(total)
+
+    def step(self, loss: float) -> None:
+        """Records the state after ``optimizer.step()``, with the step's loss."""
+        self.session.step(loss)
+
+    def finish(self) -> Optional[Dict[str, str]]:
+        """Writes the run record; returns ``{"id", "commit", "record_hash"}`` (None when
+        verifying)."""
+        return self.session.finish()
+
+    def _checkpoint(self, step: int) -> bytes:
+        buf = io.BytesIO()
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "step": step, "torch_rng": torch.get_rng_state()}, buf)
+        return buf.getvalue()
+
+    def _restore(self, data: bytes) -> None:
+        # weights_only: a checkpoint comes from a store; it must not be able to run code.
+        ck = torch.load(io.BytesIO(data), weights_only=True)
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        torch.set_rng_state(ck["torch_rng"])

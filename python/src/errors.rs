@@ -7,12 +7,24 @@ use pyo3::prelude::*;
 
 /// The exception for `e`, built by `colony._errors.make(kind, message, hint)`.
 pub(crate) fn to_py(py: Python<'_>, e: &StoreError) -> PyErr {
-    let message = e.to_string();
-    let hint = hint(e);
+    make(py, kind(e), e.to_string(), hint(e))
+}
+
+/// A plain `colony.ColonyError`.
+pub(crate) fn colony_error(py: Python<'_>, message: &str, hint: Option<&str>) -> PyErr {
+    make(
+        py,
+        "ColonyError",
+        message.to_string(),
+        hint.map(str::to_string),
+    )
+}
+
+fn make(py: Python<'_>, kind: &str, message: String, hint: Option<String>) -> PyErr {
     let made = py
         .import("colony._errors")
         .and_then(|m| m.getattr("make"))
-        .and_then(|make| make.call1((kind(e), message.as_str(), hint.as_deref())));
+        .and_then(|make| make.call1((kind, message.as_str(), hint.as_deref())));
     match made {
         Ok(exc) => PyErr::from_value(exc),
         // The package is incomplete (the module loaded on its own): still say what failed.

@@ -12,6 +12,7 @@
 //! the command line shows.
 
 mod errors;
+mod runs;
 
 use std::path::PathBuf;
 
@@ -228,6 +229,11 @@ impl Snapshot {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Dataset>()?;
     m.add_class::<Snapshot>()?;
+    m.add_function(wrap_pyfunction!(runs::state_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(runs::chain_link, m)?)?;
+    m.add_function(wrap_pyfunction!(runs::cpu_class, m)?)?;
+    m.add_function(wrap_pyfunction!(runs::canonical_record, m)?)?;
+    m.add_function(wrap_pyfunction!(runs::write_run, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -411,6 +411,7 @@ pub fn exec_run<'a>(store: impl Into<StoreAccess<'a>>, opts: &ExecOptions) -> Re
             checkpoints: Vec::new(),
             final_weights: None,
             exec: Some(exec.clone()),
+            torch: None,
         };
         let (id, c) = write_record(&repo, &record, &files, None)?;
         Ok(ExecReport {

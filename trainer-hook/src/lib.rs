@@ -32,6 +32,7 @@ pub mod record;
 pub mod rng;
 pub mod session;
 pub mod state;
+pub mod torch_run;
 pub mod train;
 pub mod verify;
 

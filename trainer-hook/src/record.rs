@@ -117,10 +117,40 @@ pub struct RunRecord {
     /// BLAKE3 of the final parameters (built-in), hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_weights: Option<String>,
-    /// `--exec` runs: the command and what it did.
+    /// `--exec` runs: the command and what it did. PyTorch runs: the command (the script
+    /// and its hash) that `run verify` re-runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecInfo>,
+    /// PyTorch runs recorded by the Python package's `Recorder`: how the steps were hashed
+    /// and made reproducible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torch: Option<TorchInfo>,
 }
+
+/// How a PyTorch run was recorded (kind `torch`). Its chain follows the built-in
+/// definition (`h_0 = BLAKE3([0; 32] || state hash after initialisation)`, `h_i =
+/// BLAKE3(h_{i-1} || state hash after step i)`) over the state bytes named by `state`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TorchInfo {
+    /// The state bytes definition: [`TORCH_STATE`].
+    pub state: String,
+    /// A checkpoint every this many steps (step 0, the initial state, always).
+    pub every: u64,
+    /// PyTorch version.
+    pub torch_version: String,
+    /// CPU threads PyTorch used (`torch.get_num_threads()`); results can depend on it.
+    pub threads: u32,
+    /// Whether `torch.use_deterministic_algorithms(True)` was on.
+    pub deterministic: bool,
+    /// Where the steps ran (`cpu`, `cuda`); steps are re-executed on CPU.
+    pub device: String,
+    /// How the data was ordered (as the script's datasets describe it).
+    pub data_order: serde_json::Value,
+}
+
+/// The state bytes a PyTorch run's chain hashes (see the Python package's
+/// `colony.torch` and the README).
+pub const TORCH_STATE: &str = "colony-torch-state v1";
 
 /// The three bytes32 values a claim posts on chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

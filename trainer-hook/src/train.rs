@@ -121,6 +121,7 @@ pub fn train<'a>(store: impl Into<StoreAccess<'a>>, opts: &TrainOptions) -> Resu
         checkpoints: Vec::new(),
         final_weights: None,
         exec: None,
+        torch: None,
     };
     let mut files = BTreeMap::new();
     let mut rec = record;

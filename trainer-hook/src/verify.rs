@@ -21,7 +21,7 @@ pub enum Steps {
 }
 
 /// A step whose recomputation disagrees with the record.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct StepCheck {
     /// The step (0: initialisation; for a checkpoint, the step it was taken after).
     pub step: u64,
@@ -207,7 +207,9 @@ impl<'a> Replayer<'a> {
 }
 
 /// Re-executes the chosen steps of run `run` from the nearest checkpoints and compares
-/// every hash on the way with the record; reports the first step that differs.
+/// every hash on the way with the record; reports the first step that differs. A PyTorch
+/// run re-runs its recorded script in the current folder
+/// ([`crate::torch_run::verify_torch_run`]).
 pub fn verify_run(repo: &Repo, run: &str, steps: &Steps) -> Result<VerifyReport> {
     let stored = read_run(repo, run)?;
     let n = stored.record.losses.len() as u64;
@@ -240,6 +242,11 @@ pub fn verify_run(repo: &Repo, run: &str, steps: &Steps) -> Result<VerifyReport>
         }
     };
     targets.sort_unstable();
+    if stored.record.torch.is_some() {
+        let cwd =
+            std::env::current_dir().map_err(|e| TrainError::io("read the current folder", e))?;
+        return crate::torch_run::verify_torch_run(repo, &stored, &targets, &cwd);
+    }
     let mut r = Replayer::new(repo, &stored)?;
     let mut first_bad = None;
     for &t in &targets {
