@@ -53,3 +53,22 @@ fn completions_and_help_work() {
         "{help}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_colony_quietly() {
+    // `colony completions bash` writes ~150 KB: more than a pipe holds, so the write after
+    // the reader is gone fails with a broken pipe, as `colony log | head` does.
+    let mut child = common::cmd(Path::new("."), &["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    drop(out);
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(done.status.code(), Some(141), "{done:?}");
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(!err.contains("panicked"), "no crash report: {err}");
+}

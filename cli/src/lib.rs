@@ -80,6 +80,7 @@ impl Ctx {
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn run() -> i32 {
+    exit_quietly_when_output_closes();
     let cli = Cli::parse();
     let cwd = match &cli.dir {
         Some(d) => d.clone(),
@@ -97,6 +98,26 @@ pub fn run() -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// A reader that stops early (`colony log | head`) closes the pipe, and the next print
+/// panics with a broken pipe (Rust ignores SIGPIPE). That is a normal end, not a crash:
+/// exit at once with 141 (128 + SIGPIPE, what the shell reports for git in that case) and
+/// no message. Every other panic keeps the default report.
+fn exit_quietly_when_output_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") || msg.contains("BrokenPipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// The clap command tree (for completions and man pages).

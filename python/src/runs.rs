@@ -12,21 +12,32 @@ use pyo3::types::PyBytes;
 
 use crate::errors::to_py;
 
+/// States at least this large are hashed on several threads.
+const PARALLEL_STATE: usize = 32 << 20;
+
 /// BLAKE3 (hex) of the concatenation of `pieces` (bytes objects): a state hash.
 #[pyfunction]
 pub(crate) fn state_hash(py: Python<'_>, pieces: Vec<Bound<'_, PyBytes>>) -> String {
     let slices: Vec<&[u8]> = pieces.iter().map(|b| b.as_bytes()).collect();
-    py.detach(|| {
+    let total: usize = slices.iter().map(|s| s.len()).sum();
+    let hash = || {
         let mut h = blake3::Hasher::new();
-        for s in slices {
-            if s.len() >= 1 << 17 {
+        for s in &slices {
+            // Threads pay off only for large states; a small model's state hashes faster on
+            // this thread than the hand-off to a pool costs.
+            if total >= PARALLEL_STATE && s.len() >= 1 << 20 {
                 h.update_rayon(s);
             } else {
                 h.update(s);
             }
         }
         h.finalize().to_hex().to_string()
-    })
+    };
+    if total < 1 << 16 {
+        hash()
+    } else {
+        py.detach(hash)
+    }
 }
 
 /// The next chain link (hex): BLAKE3(previous link || state hash); the first link's
