@@ -199,3 +199,102 @@ fn looks_like_python(program: &str) -> bool {
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.starts_with("python"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::{ExecInfo, ScriptHash};
+    use crate::record::{Checkpoint, SnapshotRef, TorchInfo, TrainerId, read_run};
+
+    /// A valid two-step record on `main` of `repo`, with one checkpoint file.
+    fn record(repo: &Repo) -> (RunRecord, Vec<(String, Vec<u8>)>) {
+        let commit = repo.resolve("main").unwrap();
+        let root = snapshot_root(&repo.snapshot_of(commit).unwrap()).to_string();
+        let link = |n: u8| hex::encode([n; 32]);
+        let rec = RunRecord {
+            format: FORMAT.into(),
+            kind: "torch".into(),
+            snapshot: SnapshotRef {
+                commit: commit.to_string(),
+                root,
+            },
+            trainer: TrainerId {
+                name: "colony.torch".into(),
+                version: "test".into(),
+                backend: "pytorch test".into(),
+            },
+            isa: crate::isa::cpu_class(),
+            config: None,
+            data: None,
+            losses: vec![1.0, 0.5],
+            chain: vec![link(1), link(2), link(3)],
+            checkpoints: vec![Checkpoint {
+                step: 0,
+                path: "checkpoints/step-0.ckpt".into(),
+                state: link(9),
+            }],
+            final_weights: Some(link(7)),
+            exec: Some(ExecInfo {
+                command: vec!["python3".into(), "train.py".into()],
+                scripts: vec![ScriptHash {
+                    path: "train.py".into(),
+                    hash: link(5),
+                }],
+                seed: 1,
+                exit_code: Some(0),
+                artifacts: vec![],
+            }),
+            torch: Some(TorchInfo {
+                state: TORCH_STATE.into(),
+                every: 10,
+                torch_version: "test".into(),
+                threads: 1,
+                deterministic: true,
+                device: "cpu".into(),
+                data_order: serde_json::json!({"described": false}),
+            }),
+        };
+        let files = vec![("checkpoints/step-0.ckpt".to_string(), b"state".to_vec())];
+        (rec, files)
+    }
+
+    #[test]
+    fn a_valid_record_is_stored_and_read_back_like_any_run() {
+        let (_d, repo) = crate::tests::dataset();
+        let (rec, files) = record(&repo);
+        let (id, _, hash) = write_torch_run(&repo, &rec.to_bytes(), files).unwrap();
+        let stored = read_run(&repo, &id).unwrap();
+        assert_eq!(stored.record, rec);
+        assert_eq!(stored.record_hash.to_string(), hash);
+        assert!(stored.files.contains_key("checkpoints/step-0.ckpt"));
+    }
+
+    #[test]
+    fn records_that_do_not_hold_together_are_refused() {
+        let (_d, repo) = crate::tests::dataset();
+        let refused = |rec: &RunRecord, bytes: Option<Vec<u8>>, files: Vec<(String, Vec<u8>)>| {
+            let bytes = bytes.unwrap_or_else(|| rec.to_bytes());
+            match write_torch_run(&repo, &bytes, files) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("stored a bad record"),
+            }
+        };
+        let (rec, files) = record(&repo);
+        let compact = serde_json::to_vec(&rec).unwrap();
+        assert!(refused(&rec, Some(compact), files.clone()).contains("canonical"));
+        let mut wrong_root = rec.clone();
+        wrong_root.snapshot.root = hex::encode([0u8; 32]);
+        assert!(refused(&wrong_root, None, files.clone()).contains("snapshot root"));
+        let mut short = rec.clone();
+        short.chain.pop();
+        assert!(refused(&short, None, files.clone()).contains("chain links"));
+        let mut other_state = rec.clone();
+        other_state.torch.as_mut().unwrap().state = "something else".into();
+        assert!(refused(&other_state, None, files.clone()).contains("state bytes"));
+        assert!(refused(&rec, None, vec![]).contains("checkpoints"));
+        assert!(
+            crate::record::list_ids(&repo).unwrap().is_empty(),
+            "nothing was stored"
+        );
+    }
+}
