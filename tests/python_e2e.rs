@@ -597,3 +597,65 @@ fn a_pytorch_run_recorded_twice_is_identical_verifies_and_a_tampered_link_is_nam
     let err = fails_cmd(c);
     assert!(err.contains("has changed since the run"), "{err}");
 }
+
+#[test]
+fn the_recorder_core_records_and_verifies_a_numpy_run_without_torch() {
+    let pkg = Package::stage();
+    let (d, _) = two_versions();
+    let root = d.path();
+    let commit = json(root, &["log", "v1"])[0]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let project = tempfile::tempdir().unwrap();
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python");
+    std::fs::copy(
+        scripts.join("numpy_run.py"),
+        project.path().join("numpy_run.py"),
+    )
+    .unwrap();
+    let out = pkg
+        .python()
+        .current_dir(project.path())
+        .args(["numpy_run.py", "30", "8"])
+        .env("COLONY_DATASET", root)
+        .env("COLONY_COMMIT", &commit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = run["id"].as_str().unwrap();
+    let shown = json(root, &["run", "show", id]);
+    assert_eq!(shown["record"]["kind"], "torch", "{shown}");
+    assert_eq!(
+        shown["record"]["torch"]["state"],
+        "numpy-lsq v1: w, velocity, u64le(step)"
+    );
+    assert_eq!(
+        shown["record"]["chain"].as_array().unwrap().len(),
+        31,
+        "{shown}"
+    );
+    let mut c = cmd(
+        project.path(),
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "run",
+            "verify",
+            id,
+            "--steps",
+            "9..20",
+            "--json",
+        ],
+    );
+    c.env("PYTHONPATH", pkg.dir.path())
+        .env("COLONY_PYTHON", "python3");
+    let v: serde_json::Value = serde_json::from_str(&ok_cmd(c)).unwrap();
+    assert!(v["first_bad"].is_null(), "{v}");
+    assert_eq!(v["reexecuted"], 12, "from the step-8 checkpoint: {v}");
+}

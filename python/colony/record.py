@@ -62,21 +62,24 @@ class RunSession:
 
     ``state(step)`` and ``weights()`` return the byte pieces of the training state after
     ``step`` and of the parameters; ``checkpoint(step)`` encodes the state as bytes; ``restore`` loads such bytes
-    back. ``info`` fills the record's ``torch`` section; ``command`` and ``seed`` its
-    ``exec`` section. In verify mode (``COLONY_VERIFY`` set, by ``colony run verify``)
+    back. ``state_format`` names what the state bytes are (PyTorch's adapter:
+    :data:`STATE_FORMAT`). ``info`` fills the record's ``torch`` section; ``command`` and
+    ``seed`` its ``exec`` section. In verify mode (``COLONY_VERIFY`` set, by ``colony run verify``)
     nothing is written to the store.
     """
 
     def __init__(self, snapshot: "colony.Snapshot", *, state: Callable[[int], Iterable[Any]],
                  weights: Callable[[], Iterable[Any]], checkpoint: Callable[[int], bytes],
                  restore: Callable[[bytes], None], every: int, seed: int, info: Dict[str, Any],
-                 trainer: Dict[str, str], command: Optional[List[str]] = None):
+                 trainer: Dict[str, str], command: Optional[List[str]] = None,
+                 state_format: str = STATE_FORMAT):
         if every < 1:
             raise ValueError("every must be at least 1")
         self.snapshot = snapshot
         self._state, self._weights = state, weights
         self._checkpoint, self._restore = checkpoint, restore
         self.every, self.seed, self.info, self.trainer = every, seed, info, trainer
+        self.state_format = state_format
         self.command = list(command) if command is not None else [sys.executable, *sys.argv]
         self.step_no = 0
         self.losses: List[float] = []
@@ -155,7 +158,7 @@ class RunSession:
             "final_weights": state_hash(self._weights()),
             "exec": {"command": self.command, "scripts": scripts, "seed": self.seed, "exit_code": 0,
                      "artifacts": []},
-            "torch": dict(self.info, state=STATE_FORMAT, every=self.every),
+            "torch": dict(self.info, state=self.state_format, every=self.every),
         }
         canonical = _native.canonical_record(json.dumps(record).encode())
         run_id, commit, record_hash = _native.write_run(self.snapshot.dataset_root, canonical, self._files)

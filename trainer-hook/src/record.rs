@@ -132,7 +132,8 @@ pub struct RunRecord {
 /// BLAKE3(h_{i-1} || state hash after step i)`) over the state bytes named by `state`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TorchInfo {
-    /// The state bytes definition: [`TORCH_STATE`].
+    /// What the state bytes are: [`TORCH_STATE`] for PyTorch's adapter; another recorder
+    /// built on the same core names its own.
     pub state: String,
     /// A checkpoint every this many steps (step 0, the initial state, always).
     pub every: u64,
