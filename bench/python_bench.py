@@ -37,13 +37,7 @@ import read_bench  # noqa: E402
 import colony  # noqa: E402
 
 
-def best(repeat, f):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
+best = read_bench.best
 
 
 def main(argv=None):

@@ -454,43 +454,93 @@ fn torch_dataloader_workers_see_every_item_once_in_a_seeded_order() {
     assert!(out.contains("torch ok 40 30000"), "{out}");
 }
 
-/// Runs `tests/python/recorder.py STEPS EVERY` with the torch Python in `project` (a
-/// folder holding a copy of it) on `commit` of `root`; returns what the Recorder wrote.
-fn record_run(pkg: &Package, project: &Path, root: &Path, commit: &str) -> serde_json::Value {
-    let mut python = pkg.torch_python();
-    let out = python
-        .current_dir(project)
-        .args(["recorder.py", "40", "10"])
-        .env("COLONY_DATASET", root)
-        .env("COLONY_COMMIT", commit)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "recorder.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+/// A training script of `tests/python` copied into a project folder, run on tag `v1` of
+/// a fresh dataset the way a user runs it (`COLONY_DATASET`, `COLONY_COMMIT` set).
+struct Training {
+    data: tempfile::TempDir,
+    commit: String,
+    project: tempfile::TempDir,
+    script: &'static str,
+}
+
+impl Training {
+    fn new(script: &'static str) -> Training {
+        let (data, _) = two_versions();
+        let commit = json(data.path(), &["log", "v1"])[0]["commit"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let project = tempfile::tempdir().unwrap();
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python");
+        std::fs::copy(scripts.join(script), project.path().join(script)).unwrap();
+        Training {
+            data,
+            commit,
+            project,
+            script,
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Runs the script with `args` under `python`; returns what it printed (the run).
+    fn record(&self, mut python: Command, args: &[&str]) -> serde_json::Value {
+        let out = python
+            .current_dir(self.project.path())
+            .arg(self.script)
+            .args(args)
+            .env("COLONY_DATASET", self.root())
+            .env("COLONY_COMMIT", &self.commit)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} failed:\n{}",
+            self.script,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `colony run verify RUN --steps STEPS --json` in the project folder against
+    /// `dataset`: (exit code, report).
+    fn verify(
+        &self,
+        pkg: &Package,
+        dataset: &Path,
+        run: &str,
+        steps: &str,
+    ) -> (Option<i32>, serde_json::Value) {
+        let mut c = cmd(
+            self.project.path(),
+            &[
+                "-C",
+                dataset.to_str().unwrap(),
+                "run",
+                "verify",
+                run,
+                "--steps",
+                steps,
+                "--json",
+            ],
+        );
+        c.env("PYTHONPATH", pkg.dir.path());
+        let out = c.output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), v)
+    }
 }
 
 #[test]
 fn a_pytorch_run_recorded_twice_is_identical_verifies_and_a_tampered_link_is_named() {
     let pkg = Package::stage();
-    let (d, _) = two_versions();
-    let root = d.path();
-    let commit = json(root, &["log", "v1"])[0]["commit"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let project = tempfile::tempdir().unwrap();
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python");
-    std::fs::copy(
-        scripts.join("recorder.py"),
-        project.path().join("recorder.py"),
-    )
-    .unwrap();
-    let a = record_run(&pkg, project.path(), root, &commit);
-    let b = record_run(&pkg, project.path(), root, &commit);
+    let t = Training::new("recorder.py");
+    let root = t.root();
+    let a = t.record(pkg.torch_python(), &["40", "10"]);
+    let b = t.record(pkg.torch_python(), &["40", "10"]);
     // The record (so its hash and the run id) is the same; only the commit's time differs.
     assert_eq!(
         a["record_hash"], b["record_hash"],
@@ -507,39 +557,19 @@ fn a_pytorch_run_recorded_twice_is_identical_verifies_and_a_tampered_link_is_nam
         .find(|r| r["id"] == id)
         .unwrap_or_else(|| panic!("{list}"));
     assert_eq!(listed["kind"], "torch");
-    assert_eq!(listed["snapshot"], commit.as_str());
+    assert_eq!(listed["snapshot"], t.commit.as_str());
     assert_eq!(listed["steps"], 40);
     let shown = ok(root, &["run", "show", id]);
     assert!(shown.contains("recorder.py"), "{shown}");
     // `run verify` re-runs the script from the checkpoint before step 15 up to 25.
-    let verify = |run: &str, steps: &str| {
-        let mut c = cmd(
-            project.path(),
-            &[
-                "-C",
-                root.to_str().unwrap(),
-                "run",
-                "verify",
-                run,
-                "--steps",
-                steps,
-                "--json",
-            ],
-        );
-        c.env("PYTHONPATH", pkg.dir.path());
-        let out = c.output().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        (out.status.code(), v)
-    };
-    let (code, v) = verify(id, "15..25");
+    let (code, v) = t.verify(&pkg, root, id, "15..25");
     assert_eq!(code, Some(0), "{v}");
     assert!(v["first_bad"].is_null(), "{v}");
     assert_eq!(
         v["reexecuted"], 15,
         "from the step-10 checkpoint to step 25: {v}"
     );
-    let (code, v) = verify(id, "0..3");
+    let (code, v) = t.verify(&pkg, root, id, "0..3");
     assert_eq!(code, Some(0), "the initialisation re-runs too: {v}");
     // The run travels with the dataset: a clone lists it and verifies it the same way.
     let top = tempfile::tempdir().unwrap();
@@ -550,22 +580,8 @@ fn a_pytorch_run_recorded_twice_is_identical_verifies_and_a_tampered_link_is_nam
         cloned.as_array().unwrap().iter().any(|r| r["id"] == id),
         "{cloned}"
     );
-    let mut c = cmd(
-        project.path(),
-        &[
-            "-C",
-            copy.to_str().unwrap(),
-            "run",
-            "verify",
-            id,
-            "--steps",
-            "38..40",
-            "--json",
-        ],
-    );
-    c.env("PYTHONPATH", pkg.dir.path());
-    let v: serde_json::Value = serde_json::from_str(&ok_cmd(c)).unwrap();
-    assert!(v["first_bad"].is_null(), "{v}");
+    let (code, v) = t.verify(&pkg, &copy, id, "38..40");
+    assert_eq!(code, Some(0), "{v}");
     // A record whose link 22 was changed: verification names step 22.
     let tampered = pkg.run_with(
         pkg.torch_python(),
@@ -575,14 +591,14 @@ fn a_pytorch_run_recorded_twice_is_identical_verifies_and_a_tampered_link_is_nam
     let tampered: serde_json::Value = serde_json::from_str(&tampered).unwrap();
     let bad_id = tampered["id"].as_str().unwrap();
     assert_ne!(bad_id, id);
-    let (code, v) = verify(bad_id, "15..25");
+    let (code, v) = t.verify(&pkg, root, bad_id, "15..25");
     assert_eq!(code, Some(3), "{v}");
     assert_eq!(v["first_bad"]["step"], 22, "{v}");
     assert_eq!(v["first_bad"]["what"], "hash", "{v}");
     // A script that changed since the run is refused, not re-run.
-    std::fs::write(project.path().join("recorder.py"), "print('changed')\n").unwrap();
+    std::fs::write(t.project.path().join("recorder.py"), "print('changed')\n").unwrap();
     let mut c = cmd(
-        project.path(),
+        t.project.path(),
         &[
             "-C",
             root.to_str().unwrap(),
@@ -601,35 +617,10 @@ fn a_pytorch_run_recorded_twice_is_identical_verifies_and_a_tampered_link_is_nam
 #[test]
 fn the_recorder_core_records_and_verifies_a_numpy_run_without_torch() {
     let pkg = Package::stage();
-    let (d, _) = two_versions();
-    let root = d.path();
-    let commit = json(root, &["log", "v1"])[0]["commit"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let project = tempfile::tempdir().unwrap();
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python");
-    std::fs::copy(
-        scripts.join("numpy_run.py"),
-        project.path().join("numpy_run.py"),
-    )
-    .unwrap();
-    let out = pkg
-        .python()
-        .current_dir(project.path())
-        .args(["numpy_run.py", "30", "8"])
-        .env("COLONY_DATASET", root)
-        .env("COLONY_COMMIT", &commit)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = Training::new("numpy_run.py");
+    let run = t.record(pkg.python(), &["30", "8"]);
     let id = run["id"].as_str().unwrap();
-    let shown = json(root, &["run", "show", id]);
+    let shown = json(t.root(), &["run", "show", id]);
     assert_eq!(shown["record"]["kind"], "torch", "{shown}");
     assert_eq!(
         shown["record"]["torch"]["state"],
@@ -640,22 +631,8 @@ fn the_recorder_core_records_and_verifies_a_numpy_run_without_torch() {
         31,
         "{shown}"
     );
-    let mut c = cmd(
-        project.path(),
-        &[
-            "-C",
-            root.to_str().unwrap(),
-            "run",
-            "verify",
-            id,
-            "--steps",
-            "9..20",
-            "--json",
-        ],
-    );
-    c.env("PYTHONPATH", pkg.dir.path())
-        .env("COLONY_PYTHON", "python3");
-    let v: serde_json::Value = serde_json::from_str(&ok_cmd(c)).unwrap();
+    let (code, v) = t.verify(&pkg, t.root(), id, "9..20");
+    assert_eq!(code, Some(0), "{v}");
     assert!(v["first_bad"].is_null(), "{v}");
     assert_eq!(v["reexecuted"], 12, "from the step-8 checkpoint: {v}");
 }
