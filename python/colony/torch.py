@@ -239,10 +239,17 @@ def seed(value: Optional[int] = None) -> int:
     return value
 
 
+#: dtypes numpy holds as they are (bytes, row-major, straight from ``.numpy()``).
+_NUMPY_DTYPES = {torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.int16,
+                 torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128}
+
+
 def _tensor_bytes(t: "torch.Tensor") -> bytes:
-    t = t.detach().to("cpu").contiguous()
-    if t.dtype == torch.bool:
-        t = t.to(torch.uint8)
+    """The raw little-endian bytes of ``t``'s values in its dtype, row-major."""
+    t = t.detach()
+    if t.device.type == "cpu" and t.dtype in _NUMPY_DTYPES:
+        return t.numpy().tobytes()  # one copy, in C order whatever t's strides
+    t = t.to("cpu").contiguous()
     return t.reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
@@ -253,11 +260,16 @@ def _state_pieces(model: "torch.nn.Module", optimizer: "torch.optim.Optimizer", 
     and by name (tensors as their bytes, numbers as float64), then u64le(step)."""
     for t in model.state_dict().values():
         yield _tensor_bytes(t)
-    state = optimizer.state_dict()["state"]
-    for idx in sorted(state):
-        for name in sorted(state[idx]):
-            v = state[idx][name]
-            yield _tensor_bytes(v) if isinstance(v, torch.Tensor) else struct.pack("<d", float(v))
+    # optimizer.state_dict() numbers parameters in param_groups order; walking the groups
+    # gives the same order without building that dict after every step.
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            st = optimizer.state.get(p)
+            if not st:
+                continue
+            for name in sorted(st):
+                v = st[name]
+                yield _tensor_bytes(v) if isinstance(v, torch.Tensor) else struct.pack("<d", float(v))
     yield struct.pack("<Q", step)
 
 
