@@ -209,7 +209,8 @@ class Snapshot:
         return self._native.read(path, offset, length)
 
     def read_bytes(self, path: str) -> bytes:
-        """The whole file, verified chunk by chunk and against its BLAKE3."""
+        """The whole file, verified chunk by chunk (its chunk list proven once against the
+        file's BLAKE3, as for every read)."""
         return self._native.read_all(path)
 
     def open(self, path: str, mode: str = "rb", buffering: int = -1) -> Union["SnapshotFile", io.BufferedReader]:
