@@ -290,7 +290,7 @@ class SnapshotFile(io.RawIOBase):
             size = max(self.size - self._pos, 0)
         if size == 0 or self._pos >= self.size:
             return b""
-        data = self._snap._native.read(self.name, self._pos, size)
+        data = self._snap._native.read(self.name, self._pos, size, self.size)
         self._pos += len(data)
         return data
 

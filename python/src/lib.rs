@@ -169,18 +169,25 @@ impl Snapshot {
 
     /// Up to `length` bytes of file `path` from `offset` (fewer only at the end of the
     /// file), every chunk under them verified first. Never returns a byte that failed.
+    /// `size`, when the caller already knows the file's size (a file object does), saves
+    /// looking the path up a second time on every read.
+    #[pyo3(signature = (path, offset, length, size=None))]
     fn read<'py>(
         &self,
         py: Python<'py>,
         path: &str,
         offset: u64,
         length: usize,
+        size: Option<u64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let r = self.reader.clone();
         let p = path.to_string();
-        let size = py
-            .detach(|| r.stat(&p).map(|i| i.size))
-            .map_err(|e| to_py(py, &e))?;
+        let size = match size {
+            Some(s) => s,
+            None => py
+                .detach(|| r.stat(&p).map(|i| i.size))
+                .map_err(|e| to_py(py, &e))?,
+        };
         let avail = size.saturating_sub(offset).min(length as u64) as usize;
         let mut failed = None;
         let bytes = PyBytes::new_with(py, avail, |buf| {
@@ -208,7 +215,7 @@ impl Snapshot {
     /// its BLAKE3, the file's chunk list proven once against the file hash the snapshot
     /// root commits to. One copy, into the bytes object returned.
     fn read_all<'py>(&self, py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyBytes>> {
-        self.read(py, path, 0, usize::MAX)
+        self.read(py, path, 0, usize::MAX, None)
     }
 
     /// What the reader's chunk cache holds and how it has been used, as JSON text.
