@@ -4,6 +4,7 @@
 
 mod common;
 mod pyhelp;
+mod served;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -32,17 +33,7 @@ impl Gateway {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start colony serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-            let _ = child.kill();
-            panic!(
-                "serve printed {line:?} ({e}); log: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
+        let v = served::first_json_line(&mut child, &log);
         Gateway {
             child,
             url: v["http"]["url"].as_str().unwrap().to_string(),

@@ -50,17 +50,7 @@ impl Server {
             c.env(k, v);
         }
         let mut child = c.spawn().expect("start colony serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-            let _ = child.kill();
-            panic!(
-                "serve printed {line:?} ({e}); log: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
+        let v = first_json_line(&mut child, &log);
         Server {
             child,
             ticket: v["ticket"].as_str().unwrap().to_string(),
@@ -116,4 +106,20 @@ pub fn cmd_in(ns: &str, dir: &Path, args: &[&str]) -> std::process::Command {
         }
     }
     c
+}
+
+/// The JSON line a `colony serve --json` child prints once it listens; kills the child
+/// and panics with its log (`log`: where its stderr goes) when the line is not JSON.
+pub fn first_json_line(child: &mut Child, log: &Path) -> serde_json::Value {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    serde_json::from_str(&line).unwrap_or_else(|e| {
+        let _ = child.kill();
+        panic!(
+            "serve printed {line:?} ({e}); log: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
 }
